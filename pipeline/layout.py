@@ -1,0 +1,41 @@
+"""Where the pipeline keeps things in S3; one place so readers and writers agree.
+
+Every object the pipeline writes lives under one of these prefixes, which is also what
+the IAM policies and lifecycle rules scope to.
+"""
+
+from __future__ import annotations
+
+REPORTS_PREFIX = "reports/"
+OVERSIZE_PREFIX = "oversize/"
+RUNS_PREFIX = "runs/"
+LOCK_SUFFIX = ".lock"
+
+
+def report_prefix(account_id: str, run_id: str) -> str:
+    return f"{REPORTS_PREFIX}{account_id}/{run_id}/"
+
+
+def part_key(account_id: str, run_id: str, part_no: int) -> str:
+    return f"{report_prefix(account_id, run_id)}policies-part{part_no:05d}.csv"
+
+
+def seed_csv_key(account_id: str, run_id: str) -> str:
+    """The seed's single CSV, rewritten by every reporter."""
+    return f"{report_prefix(account_id, run_id)}policies.csv"
+
+
+def index_key(account_id: str, run_id: str) -> str:
+    return f"{report_prefix(account_id, run_id)}_index.json"
+
+
+def lock_key(target_key: str) -> str:
+    return f"{target_key}{LOCK_SUFFIX}"
+
+
+def oversize_key(run_id: str, seq: int) -> str:
+    return f"{OVERSIZE_PREFIX}{run_id}/{seq:07d}.json"
+
+
+def expected_keys_key(run_id: str) -> str:
+    return f"{RUNS_PREFIX}{run_id}/expected-keys.json"

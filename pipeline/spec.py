@@ -1,0 +1,306 @@
+"""One typed description of a CIDB deployment.
+
+The Pulumi program, the embedded emulator and the monitoring all read their numbers
+from a :class:`DeploymentSpec`, so a setting exists in exactly one place. The AWS rules
+that relate these numbers live here too, in :meth:`DeploymentSpec.problems`.
+
+Example::
+
+    >>> from pipeline.spec import build_spec
+    >>> spec = build_spec("tuned", environment="dev")
+    >>> spec.queue.batch_size, spec.queue.visibility_timeout_seconds
+    (25, 5430)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from pipeline import settings as env_names
+
+PROFILES = ("tuned", "seed")
+DEFAULT_PROFILE = "tuned"
+RUNTIME = "python3.12"
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+SNS_MESSAGE_LIMIT_BYTES = 256 * 1024
+SNS_BATCH_ENTRIES = 10
+
+
+class SpecError(ValueError):
+    """A deployment spec that breaks an AWS rule; the message lists every problem."""
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    handler: str
+    timeout_seconds: int
+    memory_mb: int
+
+    @property
+    def log_group(self) -> str:
+        return f"/aws/lambda/{self.name}"
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    batch_size: int
+    batching_window_seconds: int
+    max_concurrency: int | None
+    visibility_timeout_seconds: int
+    max_receive_count: int
+    retention_seconds: int = 4 * 24 * 3600
+    dlq_retention_seconds: int = DLQ_RETENTION_SECONDS
+
+
+@dataclass(frozen=True)
+class LockSpec:
+    enabled: bool = True
+    timeout_seconds: int = 60
+    max_attempts: int = 5
+    base_backoff_seconds: float = 2.0
+    jitter_factor: float = 1.0
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    rows_per_file: int = 500
+    mode: str = env_names.OUTPUT_MODE_FENCED
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """Thresholds the monitoring derives its alarms from."""
+
+    oldest_message_age_seconds: int = 600
+    backlog_messages: int = 1000
+    dlq_messages: int = 1
+    duration_fraction_of_timeout: float = 0.8
+    concurrency_fraction_of_max: float = 0.9
+    lock_wait_p99_ms: int = 10_000
+    run_grace_seconds: int = 900
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    prefix: str
+    environment: str
+    profile: str
+    collector: FunctionSpec
+    reporter: FunctionSpec
+    queue: QueueSpec
+    lock: LockSpec
+    output: OutputSpec
+    alarms: AlarmSpec = field(default_factory=AlarmSpec)
+    publish_max_attempts: int = 8
+    schedule_expression: str | None = "rate(1 day)"
+    tracing: bool = True
+    log_retention_days: int = 30
+    metrics_namespace: str = "CIDB"
+
+    @property
+    def base_name(self) -> str:
+        return f"{self.prefix}-{self.environment}"
+
+    @property
+    def topic_name(self) -> str:
+        return f"{self.base_name}-policies"
+
+    @property
+    def queue_name(self) -> str:
+        return f"{self.base_name}-policies"
+
+    @property
+    def dlq_name(self) -> str:
+        return f"{self.base_name}-policies-dlq"
+
+    @property
+    def bucket_name(self) -> str:
+        return f"{self.base_name}-reports"
+
+    @property
+    def run_table_name(self) -> str:
+        return f"{self.base_name}-runs"
+
+    def problems(self) -> list[str]:
+        """Every way this spec breaks an AWS rule or a CIDB safety rule."""
+        q, out = self.queue, []
+        if self.profile not in PROFILES:
+            out.append(f"profile={self.profile!r} must be one of {PROFILES}")
+        for fn in (self.collector, self.reporter):
+            if not 1 <= fn.timeout_seconds <= 900:
+                out.append(f"{fn.name}: timeout_seconds={fn.timeout_seconds} must be within 1..900")
+            if not 128 <= fn.memory_mb <= 10240:
+                out.append(f"{fn.name}: memory_mb={fn.memory_mb} must be within 128..10240")
+        if not 1 <= q.batch_size <= 10000:
+            out.append(f"queue.batch_size={q.batch_size} must be within 1..10000")
+        if not 0 <= q.batching_window_seconds <= 300:
+            out.append(f"queue.batching_window_seconds={q.batching_window_seconds} must be within 0..300")
+        if q.batch_size > 10 and q.batching_window_seconds < 1:
+            out.append(
+                f"queue.batch_size={q.batch_size} is above 10, which AWS allows only with "
+                f"batching_window_seconds >= 1 (got {q.batching_window_seconds})"
+            )
+        needed = 6 * self.reporter.timeout_seconds + q.batching_window_seconds
+        if q.visibility_timeout_seconds < needed:
+            out.append(
+                f"queue.visibility_timeout_seconds={q.visibility_timeout_seconds} must be >= "
+                f"6 x reporter timeout + batching window = {needed}"
+            )
+        if q.visibility_timeout_seconds > 43200:
+            out.append(f"queue.visibility_timeout_seconds={q.visibility_timeout_seconds} exceeds the SQS maximum 43200")
+        if q.max_concurrency is not None and not 2 <= q.max_concurrency <= 1000:
+            out.append(f"queue.max_concurrency={q.max_concurrency} must be within 2..1000")
+        if not 1 <= q.max_receive_count <= 1000:
+            out.append(f"queue.max_receive_count={q.max_receive_count} must be within 1..1000")
+        elif self.profile != "seed" and q.max_receive_count < 5:
+            out.append(
+                f"queue.max_receive_count={q.max_receive_count} sends records to the DLQ after too few "
+                "tries; use at least 5 (only the 'seed' profile reproduces the old value 2)"
+            )
+        if self.output.rows_per_file < 1:
+            out.append(f"output.rows_per_file={self.output.rows_per_file} must be >= 1")
+        if self.output.mode not in env_names.OUTPUT_MODES:
+            out.append(f"output.mode={self.output.mode!r} must be one of {env_names.OUTPUT_MODES}")
+        if self.output.mode == env_names.OUTPUT_MODE_FENCED and not self.lock.enabled:
+            out.append("lock.enabled=False is only allowed with the seed output mode")
+        if self.lock.max_attempts < 1 or self.lock.timeout_seconds < 1:
+            out.append("lock.max_attempts and lock.timeout_seconds must be >= 1")
+        return out
+
+    def validated(self) -> DeploymentSpec:
+        problems = self.problems()
+        if problems:
+            raise SpecError("invalid CIDB deployment spec:\n  - " + "\n  - ".join(problems))
+        return self
+
+    def collector_environment(self, *, topic_arn: Any, run_table: Any, bucket: Any) -> dict[str, Any]:
+        """Lambda environment of the collector; values may be Pulumi Outputs."""
+        return {
+            **self._common_environment(self.collector),
+            env_names.ENV_TOPIC_ARN: topic_arn,
+            env_names.ENV_RUN_TABLE: run_table,
+            env_names.ENV_BUCKET: bucket,
+            env_names.ENV_PUBLISH_MAX_ATTEMPTS: str(self.publish_max_attempts),
+        }
+
+    def reporter_environment(self, *, run_table: Any, bucket: Any) -> dict[str, Any]:
+        """Lambda environment of the reporter; values may be Pulumi Outputs."""
+        return {
+            **self._common_environment(self.reporter),
+            env_names.ENV_RUN_TABLE: run_table,
+            env_names.ENV_BUCKET: bucket,
+            env_names.ENV_OUTPUT_MODE: self.output.mode,
+            env_names.ENV_MAX_ROWS: str(self.output.rows_per_file),
+            env_names.ENV_LOCK_TIMEOUT: str(self.lock.timeout_seconds),
+            env_names.ENV_LOCK_MAX_ATTEMPTS: str(self.lock.max_attempts),
+            env_names.ENV_LOCK_BASE_BACKOFF: str(self.lock.base_backoff_seconds),
+            env_names.ENV_LOCK_JITTER: str(self.lock.jitter_factor),
+        }
+
+    def _common_environment(self, fn: FunctionSpec) -> dict[str, str]:
+        return {
+            "POWERTOOLS_SERVICE_NAME": fn.name,
+            "POWERTOOLS_METRICS_NAMESPACE": self.metrics_namespace,
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _tuned(prefix: str, environment: str) -> DeploymentSpec:
+    base = f"{prefix}-{environment}"
+    return DeploymentSpec(
+        prefix=prefix,
+        environment=environment,
+        profile="tuned",
+        collector=FunctionSpec(f"{base}-collector", "pipeline.collector.handler", 900, 1024),
+        reporter=FunctionSpec(f"{base}-reporter", "pipeline.reporter.handler", 900, 1024),
+        queue=QueueSpec(
+            batch_size=25,
+            batching_window_seconds=30,
+            max_concurrency=5,
+            visibility_timeout_seconds=6 * 900 + 30,
+            max_receive_count=5,
+        ),
+        lock=LockSpec(),
+        output=OutputSpec(),
+    )
+
+
+def _seed(prefix: str, environment: str) -> DeploymentSpec:
+    """The pipeline before the fixes: batch 1, short reporter timeout, one unlocked CSV."""
+    base = f"{prefix}-{environment}"
+    return DeploymentSpec(
+        prefix=prefix,
+        environment=environment,
+        profile="seed",
+        collector=FunctionSpec(f"{base}-collector", "pipeline.collector.handler", 300, 512),
+        reporter=FunctionSpec(f"{base}-reporter", "pipeline.reporter.handler", 20, 512),
+        queue=QueueSpec(
+            batch_size=1,
+            batching_window_seconds=0,
+            max_concurrency=None,
+            visibility_timeout_seconds=6 * 20,
+            max_receive_count=2,
+        ),
+        lock=LockSpec(enabled=False),
+        output=OutputSpec(mode=env_names.OUTPUT_MODE_SEED),
+    )
+
+
+_BUILDERS = {"tuned": _tuned, "seed": _seed}
+
+# Overrides accepted by build_spec, as "section.field" -> type; shared by the Pulumi
+# config reader and the CLI so both accept exactly the same keys.
+OVERRIDES: dict[str, type] = {
+    "queue.batch_size": int,
+    "queue.batching_window_seconds": int,
+    "queue.max_concurrency": int,
+    "queue.visibility_timeout_seconds": int,
+    "queue.max_receive_count": int,
+    "collector.timeout_seconds": int,
+    "collector.memory_mb": int,
+    "reporter.timeout_seconds": int,
+    "reporter.memory_mb": int,
+    "lock.timeout_seconds": int,
+    "lock.max_attempts": int,
+    "lock.base_backoff_seconds": float,
+    "lock.jitter_factor": float,
+    "output.rows_per_file": int,
+}
+
+
+def build_spec(
+    profile: str = DEFAULT_PROFILE,
+    *,
+    prefix: str = "cidb",
+    environment: str = "dev",
+    overrides: dict[str, Any] | None = None,
+    **top_level: Any,
+) -> DeploymentSpec:
+    """Build a profile, apply overrides and validate the result.
+
+    When the reporter timeout or batching window is overridden but the visibility timeout
+    is not, the visibility timeout follows the 6 x timeout + window rule.
+    """
+    if profile not in _BUILDERS:
+        raise SpecError(f"unknown profile {profile!r}; choose one of {PROFILES}")
+    spec = _BUILDERS[profile](prefix, environment)
+    overrides = dict(overrides or {})
+    sections: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        if key not in OVERRIDES:
+            raise SpecError(f"unknown spec override {key!r}; known keys: {sorted(OVERRIDES)}")
+        section, name = key.split(".")
+        sections.setdefault(section, {})[name] = value
+    changed = {s: replace(getattr(spec, s), **values) for s, values in sections.items()}
+    spec = replace(spec, **changed, **top_level)
+    if "queue.visibility_timeout_seconds" not in overrides and (
+        "reporter.timeout_seconds" in overrides or "queue.batching_window_seconds" in overrides
+    ):
+        needed = 6 * spec.reporter.timeout_seconds + spec.queue.batching_window_seconds
+        spec = replace(spec, queue=replace(spec.queue, visibility_timeout_seconds=needed))
+    return spec.validated()

@@ -1,0 +1,64 @@
+"""Metric names and structured-log fields that the handlers emit.
+
+Monitoring, dashboards, saved queries and the load-test report refer to these names;
+tests check that every referenced name is really emitted by a run.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from aws_lambda_powertools import Logger, Metrics
+
+
+class MetricName(str, Enum):
+    """EMF metrics, namespace from ``POWERTOOLS_METRICS_NAMESPACE``, dimension ``service``."""
+
+    # collector
+    POLICIES_COLLECTED = "PoliciesCollected"
+    MESSAGES_PUBLISHED = "MessagesPublished"
+    PUBLISH_FAILED_ENTRIES = "PublishFailedEntries"
+    PUBLISH_RETRIES = "PublishRetries"
+    PUBLISH_GIVEN_UP = "PublishGivenUp"
+    OVERSIZE_OFFLOADED = "OversizeOffloaded"
+    RUN_EXPECTED = "RunExpected"
+    # reporter
+    RECORDS_RECEIVED = "RecordsReceived"
+    RECORDS_WRITTEN = "RecordsWritten"
+    DUPLICATES_DROPPED = "DuplicatesDropped"
+    RECORDS_FAILED = "RecordsFailed"
+    LOCK_ACQUIRED = "LockAcquired"
+    LOCK_CONTENDED = "LockContended"
+    LOCK_WAIT_MS = "LockWaitMs"
+    LOCK_STALE_BROKEN = "LockStaleBroken"
+    LOCK_ACQUIRE_FAILED = "LockAcquireFailed"
+    S3_WRITE_MS = "S3WriteMs"
+    WRITE_CONFLICTS = "WriteConflicts"
+    RUN_WRITTEN = "RunWritten"
+    RUN_SHORTFALL = "RunShortfall"
+
+
+class LogField(str, Enum):
+    """Keys that structured log lines carry, for Logs Insights queries."""
+
+    RUN_ID = "run_id"
+    TRACE_ID = "trace_id"
+    LOCK_ID = "lock_id"
+    LOCK_KEY = "lock_key"
+    LOCK_EVENT = "lock_event"
+    WAIT_MS = "wait_ms"
+    STALE_AGE_S = "stale_age_s"
+    WRITE_MS = "write_ms"
+    OBJECT_KEY = "object_key"
+    EXPECTED = "expected"
+    WRITTEN = "written"
+    ATTEMPT = "attempt"
+    ERROR_CODE = "error_code"
+
+
+def make_logger() -> Logger:
+    return Logger(use_rfc3339=True)
+
+
+def make_metrics() -> Metrics:
+    return Metrics()
