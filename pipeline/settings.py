@@ -15,6 +15,7 @@ LOCK_TIMEOUT_SECONDS    lock lease (default 60)
 LOCK_MAX_ATTEMPTS       lock acquisition attempts (default 5)
 LOCK_BASE_BACKOFF_SECONDS  base of the exponential backoff (default 2.0)
 LOCK_JITTER_FACTOR      random jitter added to each backoff, as a fraction (default 1.0)
+RUN_GRACE_SECONDS       verifier: how long after its start a run must be complete (default 900)
 AWS_ENDPOINT_URL        optional; points every client at an emulator
 """
 
@@ -35,6 +36,7 @@ ENV_LOCK_TIMEOUT = "LOCK_TIMEOUT_SECONDS"
 ENV_LOCK_MAX_ATTEMPTS = "LOCK_MAX_ATTEMPTS"
 ENV_LOCK_BASE_BACKOFF = "LOCK_BASE_BACKOFF_SECONDS"
 ENV_LOCK_JITTER = "LOCK_JITTER_FACTOR"
+ENV_RUN_GRACE = "RUN_GRACE_SECONDS"
 
 OUTPUT_MODE_FENCED = "fenced"
 OUTPUT_MODE_SEED = "seed-overwrite"
@@ -65,6 +67,7 @@ class Settings:
     output_mode: str
     max_rows_per_file: int
     publish_max_attempts: int
+    run_grace_seconds: float
     lock: LockSettings
 
 
@@ -93,12 +96,12 @@ def _required(env: Mapping[str, str], name: str, pattern: re.Pattern[str], what:
     return value
 
 
-def load_settings(
-    env: Mapping[str, str] | None = None, *, need_bucket: bool, need_topic: bool
-) -> Settings:
+def load_settings(env: Mapping[str, str] | None = None, *, need_bucket: bool, need_topic: bool) -> Settings:
     """Validate the environment once, at cold start, so a bad deploy fails loudly."""
     env = os.environ if env is None else env
-    bucket = _required(env, ENV_BUCKET, _BUCKET, "output S3 bucket name") if need_bucket else env.get(ENV_BUCKET) or None
+    bucket = (
+        _required(env, ENV_BUCKET, _BUCKET, "output S3 bucket name") if need_bucket else env.get(ENV_BUCKET) or None
+    )
     topic = _required(env, ENV_TOPIC_ARN, _TOPIC_ARN, "SNS topic ARN") if need_topic else None
     table = _required(env, ENV_RUN_TABLE, _TABLE, "DynamoDB run table name")
     mode = env.get(ENV_OUTPUT_MODE) or OUTPUT_MODE_FENCED
@@ -117,5 +120,6 @@ def load_settings(
         output_mode=mode,
         max_rows_per_file=int(_number(env, ENV_MAX_ROWS, 500, int, 1)),
         publish_max_attempts=int(_number(env, ENV_PUBLISH_MAX_ATTEMPTS, 8, int, 1)),
+        run_grace_seconds=_number(env, ENV_RUN_GRACE, 900.0, float, 0.0),
         lock=lock,
     )

@@ -89,12 +89,14 @@ class DeploymentSpec:
     profile: str
     collector: FunctionSpec
     reporter: FunctionSpec
+    verifier: FunctionSpec
     queue: QueueSpec
     lock: LockSpec
     output: OutputSpec
     alarms: AlarmSpec = field(default_factory=AlarmSpec)
     publish_max_attempts: int = 8
     schedule_expression: str | None = "rate(1 day)"
+    verify_schedule_expression: str = "rate(15 minutes)"
     tracing: bool = True
     log_retention_days: int = 30
     metrics_namespace: str = "CIDB"
@@ -123,12 +125,16 @@ class DeploymentSpec:
     def run_table_name(self) -> str:
         return f"{self.base_name}-runs"
 
+    @property
+    def functions(self) -> tuple[FunctionSpec, ...]:
+        return (self.collector, self.reporter, self.verifier)
+
     def problems(self) -> list[str]:
         """Every way this spec breaks an AWS rule or a CIDB safety rule."""
         q, out = self.queue, []
         if self.profile not in PROFILES:
             out.append(f"profile={self.profile!r} must be one of {PROFILES}")
-        for fn in (self.collector, self.reporter):
+        for fn in self.functions:
             if not 1 <= fn.timeout_seconds <= 900:
                 out.append(f"{fn.name}: timeout_seconds={fn.timeout_seconds} must be within 1..900")
             if not 128 <= fn.memory_mb <= 10240:
@@ -199,6 +205,15 @@ class DeploymentSpec:
             env_names.ENV_LOCK_JITTER: str(self.lock.jitter_factor),
         }
 
+    def verifier_environment(self, *, run_table: Any, bucket: Any) -> dict[str, Any]:
+        """Lambda environment of the verifier; values may be Pulumi Outputs."""
+        return {
+            **self._common_environment(self.verifier),
+            env_names.ENV_RUN_TABLE: run_table,
+            env_names.ENV_BUCKET: bucket,
+            env_names.ENV_RUN_GRACE: str(self.alarms.run_grace_seconds),
+        }
+
     def _common_environment(self, fn: FunctionSpec) -> dict[str, str]:
         return {
             "POWERTOOLS_SERVICE_NAME": fn.name,
@@ -218,6 +233,7 @@ def _tuned(prefix: str, environment: str) -> DeploymentSpec:
         profile="tuned",
         collector=FunctionSpec(f"{base}-collector", "pipeline.collector.handler", 900, 1024),
         reporter=FunctionSpec(f"{base}-reporter", "pipeline.reporter.handler", 900, 1024),
+        verifier=FunctionSpec(f"{base}-verifier", "pipeline.verifier.handler", 300, 512),
         queue=QueueSpec(
             batch_size=25,
             batching_window_seconds=30,
@@ -239,6 +255,7 @@ def _seed(prefix: str, environment: str) -> DeploymentSpec:
         profile="seed",
         collector=FunctionSpec(f"{base}-collector", "pipeline.collector.handler", 300, 512),
         reporter=FunctionSpec(f"{base}-reporter", "pipeline.reporter.handler", 20, 512),
+        verifier=FunctionSpec(f"{base}-verifier", "pipeline.verifier.handler", 300, 512),
         queue=QueueSpec(
             batch_size=1,
             batching_window_seconds=0,
