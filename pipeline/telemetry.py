@@ -6,12 +6,12 @@ tests check that every referenced name is really emitted by a run.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from aws_lambda_powertools import Logger, Metrics
 
 
-class MetricName(str, Enum):
+class MetricName(StrEnum):
     """EMF metrics, namespace from ``POWERTOOLS_METRICS_NAMESPACE``, dimension ``service``."""
 
     # collector
@@ -38,7 +38,7 @@ class MetricName(str, Enum):
     RUN_SHORTFALL = "RunShortfall"
 
 
-class LogField(str, Enum):
+class LogField(StrEnum):
     """Keys that structured log lines carry, for Logs Insights queries."""
 
     RUN_ID = "run_id"
