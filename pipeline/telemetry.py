@@ -21,7 +21,7 @@ class MetricName(StrEnum):
     PUBLISH_RETRIES = "PublishRetries"
     PUBLISH_GIVEN_UP = "PublishGivenUp"
     OVERSIZE_OFFLOADED = "OversizeOffloaded"
-    RUN_EXPECTED = "RunExpected"
+    SDK_RETRIES = "SdkRetries"
     # reporter
     RECORDS_RECEIVED = "RecordsReceived"
     RECORDS_WRITTEN = "RecordsWritten"
@@ -34,8 +34,11 @@ class MetricName(StrEnum):
     LOCK_ACQUIRE_FAILED = "LockAcquireFailed"
     S3_WRITE_MS = "S3WriteMs"
     WRITE_CONFLICTS = "WriteConflicts"
+    # verifier (one datapoint per run it reconciles)
+    RUN_EXPECTED = "RunExpected"
     RUN_WRITTEN = "RunWritten"
     RUN_SHORTFALL = "RunShortfall"
+    RUNS_VERIFIED = "RunsVerified"
 
 
 class LogField(StrEnum):
@@ -54,6 +57,20 @@ class LogField(StrEnum):
     WRITTEN = "written"
     ATTEMPT = "attempt"
     ERROR_CODE = "error_code"
+    MISSING = "missing"
+    RECORDS = "records"
+    DUPLICATES = "duplicates"
+
+
+class LockEvent(StrEnum):
+    """Values of the ``lock_event`` log field."""
+
+    ACQUIRED = "acquired"
+    CONTENDED = "contended"
+    STALE_BROKEN = "stale_broken"
+    ACQUIRE_FAILED = "acquire_failed"
+    RELEASED = "released"
+    RELEASE_SKIPPED = "release_skipped"
 
 
 def make_logger() -> Logger:
