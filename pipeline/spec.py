@@ -241,7 +241,9 @@ def _tuned(prefix: str, environment: str) -> DeploymentSpec:
             visibility_timeout_seconds=6 * 900 + 30,
             max_receive_count=5,
         ),
-        lock=LockSpec(),
+        # The lock is held for one read-append-write cycle (well under a second), so the
+        # seed's 2 s base backoff mostly wastes time; more, shorter tries serve better.
+        lock=LockSpec(base_backoff_seconds=0.25, max_attempts=8),
         output=OutputSpec(),
     )
 

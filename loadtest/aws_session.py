@@ -1,0 +1,40 @@
+"""boto3 clients for the harness, pointed at the emulator or at real AWS."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import boto3
+
+from loadtest.apicalls import ApiCallCounter
+from loadtest.emulator import CREDENTIALS, REGION
+from pipeline.aws import RETRY_CONFIG
+
+
+class AwsSession:
+    """A boto3 session whose clients share an endpoint and an API-call counter."""
+
+    def __init__(self, endpoint_url: str | None, *, region: str | None = None) -> None:
+        self.endpoint_url = endpoint_url
+        if endpoint_url:
+            self._session = boto3.Session(
+                aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=CREDENTIALS["AWS_SESSION_TOKEN"],
+                region_name=region or REGION,
+            )
+        else:
+            self._session = boto3.Session(region_name=region)
+        self.region = self._session.region_name or REGION
+        self.counter = ApiCallCounter().install(self._session)
+
+    @functools.cache  # noqa: B019 - one client per service for the session's lifetime
+    def client(self, service: str) -> Any:
+        return self._session.client(service, endpoint_url=self.endpoint_url, config=RETRY_CONFIG)
+
+    def function_environment(self) -> dict[str, str]:
+        """What a Lambda process needs to reach the same endpoint."""
+        if not self.endpoint_url:
+            return {"AWS_DEFAULT_REGION": self.region}
+        return {**CREDENTIALS, "AWS_DEFAULT_REGION": self.region, "AWS_ENDPOINT_URL": self.endpoint_url}

@@ -1,0 +1,90 @@
+"""The embedded AWS emulator: a real moto server, in its own process, on loopback.
+
+Example::
+
+    with MotoServer() as moto:
+        boto3.client("sqs", endpoint_url=moto.endpoint_url, region_name="us-east-1")
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+
+class EmulatorError(RuntimeError):
+    """The emulator did not start or stopped answering."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+class MotoServer:
+    """Start ``python -m moto.server`` on a free port; stop it on exit."""
+
+    def __init__(self, *, log_path: Path | None = None, startup_timeout: float = 30.0) -> None:
+        self.port = free_port()
+        self.log_path = log_path
+        self.startup_timeout = startup_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> MotoServer:
+        self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise EmulatorError(f"moto server exited with code {self._proc.returncode} before answering")
+            try:
+                urllib.request.urlopen(f"{self.endpoint_url}/moto-api/data.json", timeout=1).close()
+                return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.1)
+        self.stop()
+        raise EmulatorError(f"moto server did not answer on {self.endpoint_url} within {self.startup_timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self._proc and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        if self._log not in (None, subprocess.DEVNULL):
+            self._log.close()
+        self._proc = None
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()

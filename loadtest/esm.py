@@ -1,0 +1,201 @@
+"""An SQS event source mapping for the embedded emulator, behaving as Lambda's does.
+
+- Each concurrency slot polls, gathers up to ``batch_size`` messages within the batching
+  window (or 6 MB of payload), and invokes its own function instance (a process).
+- At most ``max_concurrency`` invocations run at once.
+- Messages that the partial batch response does not name are deleted; named ones, and
+  every message of a failed or timed-out invocation, go back to the queue.
+- Redrive to the DLQ after maxReceiveCount is left to SQS itself.
+
+One deliberate difference: Lambda leaves a failed message invisible until the queue's
+visibility timeout ends (5430 s for the tuned profile). The emulator instead makes failed
+messages visible again after ``retry_delay_seconds`` so a run finishes in minutes. Every
+retry still counts as a receive, so redrive to the DLQ happens exactly as on AWS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from loadtest.apicalls import ApiCallCounter
+from loadtest.lambda_runtime import FunctionConfig, FunctionInstance, InvocationResult
+
+PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
+
+
+@dataclass
+class Invocation:
+    result: InvocationResult
+    batch_size: int
+    failed: int
+    oldest_age_s: float
+
+
+@dataclass
+class MappingState:
+    in_flight: int = 0
+    invocations: list[Invocation] = field(default_factory=list)
+    last_activity: float = field(default_factory=time.monotonic)
+    max_age_since_sample: float = 0.0
+
+
+def to_lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    """The shape Lambda passes for one SQS message."""
+    attributes = {
+        name: {
+            "stringValue": attr.get("StringValue"),
+            "dataType": attr["DataType"],
+            "stringListValues": [],
+            "binaryListValues": [],
+        }
+        for name, attr in message.get("MessageAttributes", {}).items()
+    }
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": attributes,
+        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+class EventSourceMapping:
+    def __init__(
+        self,
+        sqs: Any,
+        api_counter: ApiCallCounter,
+        *,
+        queue_url: str,
+        queue_arn: str,
+        function: FunctionConfig,
+        batch_size: int,
+        window_seconds: float,
+        max_concurrency: int,
+        retry_delay_seconds: int = 1,
+    ) -> None:
+        self.sqs, self.api_counter = sqs, api_counter
+        self.queue_url, self.queue_arn, self.function = queue_url, queue_arn, function
+        self.batch_size, self.window_seconds = batch_size, window_seconds
+        self.max_concurrency, self.retry_delay_seconds = max_concurrency, retry_delay_seconds
+        self.state = MappingState()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._slot, name=f"esm-slot-{i}", daemon=True) for i in range(max_concurrency)
+        ]
+
+    def start(self) -> EventSourceMapping:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self.function.timeout_seconds + 30)
+
+    @property
+    def in_flight(self) -> int:
+        return self.state.in_flight
+
+    def idle_seconds(self) -> float:
+        with self._lock:
+            return 0.0 if self.state.in_flight else time.monotonic() - self.state.last_activity
+
+    def take_max_age(self) -> float:
+        with self._lock:
+            age, self.state.max_age_since_sample = self.state.max_age_since_sample, 0.0
+            return age
+
+    def _slot(self) -> None:
+        instance = FunctionInstance(self.function)
+        try:
+            while not self._stop.is_set():
+                messages = self._gather()
+                if messages:
+                    self._invoke(instance, messages)
+        finally:
+            instance.close()
+
+    def _gather(self) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        payload, first_at = 0, None
+        while len(messages) < self.batch_size and not self._stop.is_set():
+            if first_at is not None:
+                remaining = self.window_seconds - (time.monotonic() - first_at)
+                if remaining <= 0:
+                    break
+            wait = 1 if first_at is None else max(0, min(1, int(remaining)))
+            got = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
+                WaitTimeSeconds=wait,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            for message in got:
+                size = len(message["Body"].encode())
+                if messages and payload + size > PAYLOAD_LIMIT_BYTES:
+                    self._release([message], 0)
+                    continue
+                messages.append(message)
+                payload += size
+            if messages and first_at is None:
+                first_at = time.monotonic()
+            if messages and self.window_seconds == 0:
+                break
+        if messages and self._stop.is_set():
+            self._release(messages, 0)
+            return []
+        return messages
+
+    def _invoke(self, instance: FunctionInstance, messages: list[dict[str, Any]]) -> None:
+        now_ms = time.time() * 1000
+        oldest = max((now_ms - int(m["Attributes"].get("SentTimestamp", now_ms))) / 1000 for m in messages)
+        with self._lock:
+            self.state.in_flight += 1
+            self.state.max_age_since_sample = max(self.state.max_age_since_sample, oldest)
+        event = {"Records": [to_lambda_record(m, self.queue_arn, self.function.region) for m in messages]}
+        try:
+            result = instance.invoke(event)
+        finally:
+            with self._lock:
+                self.state.in_flight -= 1
+                self.state.last_activity = time.monotonic()
+        by_id = {m["MessageId"]: m for m in messages}
+        if result.outcome == "ok" and isinstance(result.response, dict):
+            failed_ids = {f["itemIdentifier"] for f in result.response.get("batchItemFailures", [])}
+        else:
+            failed_ids = set(by_id)
+        done = [m for mid, m in by_id.items() if mid not in failed_ids]
+        self._delete(done)
+        self._release([by_id[mid] for mid in failed_ids if mid in by_id], self.retry_delay_seconds)
+        with self._lock:
+            self.state.invocations.append(Invocation(result, len(messages), len(failed_ids), oldest))
+
+    def _delete(self, messages: list[dict[str, Any]]) -> None:
+        for i in range(0, len(messages), 10):
+            chunk = messages[i : i + 10]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)],
+            )
+
+    def _release(self, messages: list[dict[str, Any]], delay: int) -> None:
+        for i in range(0, len(messages), 10):
+            chunk = messages[i : i + 10]
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": delay}
+                    for n, m in enumerate(chunk)
+                ],
+            )

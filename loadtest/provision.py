@@ -1,0 +1,64 @@
+"""Provision the emulator from the deployment spec, as the Pulumi program does on AWS."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from loadtest.outputs import StackOutputs
+from pipeline.spec import DeploymentSpec
+
+
+def provision(session: Any, spec: DeploymentSpec) -> StackOutputs:
+    sns, sqs, s3 = session.client("sns"), session.client("sqs"), session.client("s3")
+    dynamodb, logs = session.client("dynamodb"), session.client("logs")
+    q = spec.queue
+
+    dlq_url = sqs.create_queue(
+        QueueName=spec.dlq_name, Attributes={"MessageRetentionPeriod": str(q.dlq_retention_seconds)}
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName=spec.queue_name,
+        Attributes={
+            "VisibilityTimeout": str(q.visibility_timeout_seconds),
+            "MessageRetentionPeriod": str(q.retention_seconds),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": q.max_receive_count}),
+        },
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    topic_arn = sns.create_topic(Name=spec.topic_name)["TopicArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+
+    s3.create_bucket(Bucket=spec.bucket_name)
+    s3.put_bucket_versioning(Bucket=spec.bucket_name, VersioningConfiguration={"Status": "Enabled"})
+
+    dynamodb.create_table(
+        TableName=spec.run_table_name,
+        KeySchema=[{"AttributeName": "run_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "run_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for fn in spec.functions:
+        logs.create_log_group(logGroupName=fn.log_group)
+
+    return StackOutputs(
+        topic_arn=topic_arn,
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        queue_name=spec.queue_name,
+        dlq_url=dlq_url,
+        dlq_arn=dlq_arn,
+        dlq_name=spec.dlq_name,
+        bucket_name=spec.bucket_name,
+        run_table_name=spec.run_table_name,
+        collector_function_name=spec.collector.name,
+        reporter_function_name=spec.reporter.name,
+        verifier_function_name=spec.verifier.name,
+        collector_log_group_name=spec.collector.log_group,
+        reporter_log_group_name=spec.reporter.log_group,
+        verifier_log_group_name=spec.verifier.log_group,
+        profile=spec.profile,
+        region=session.region,
+    )

@@ -1,0 +1,229 @@
+"""CSV part files in S3 with fenced, exactly-once appends.
+
+Layout per (account, run): ``policies-partNNNNN.csv`` files of at most ``rows_per_file``
+rows, each with a header, plus ``_index.json`` caching which record keys each part holds.
+
+Why it is safe without trusting the lock:
+
+- The part files are the truth and the commit point. Every part write is conditional:
+  ``IfMatch`` on the ETag that was read, or ``IfNoneMatch="*"`` for a new part. A writer
+  whose view is stale gets ``412 PreconditionFailed``, re-reads and retries.
+- The index is only a cache. Each write lists the parts and re-reads any part whose ETag
+  differs from the index, so a crash between a part write and the index write (or an
+  index write lost to a race) heals on the next write.
+- Rows are deduplicated on the record key, so redelivery after a crash, or a duplicate
+  SNS/SQS delivery, never produces a second row.
+
+:class:`SeedCsvStore` keeps the seed's unsafe behaviour (read, append, blind overwrite of a
+single CSV) so the load test can show what it loses under concurrency.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from pipeline.aws import error_code
+from pipeline.layout import index_key, part_key, report_prefix, seed_csv_key
+from pipeline.lock import CONFLICT_CODES, MISSING_CODES
+from pipeline.record import CSV_COLUMNS, PolicyRecord, key_digest
+
+INDEX_VERSION = 1
+MAX_WRITE_ATTEMPTS = 5
+
+
+class WriteConflictError(RuntimeError):
+    """Conditional writes kept losing to other writers; the records go back to the queue."""
+
+
+@dataclass
+class WriteResult:
+    written: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    write_ms: list[float] = field(default_factory=list)
+    objects: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Part:
+    number: int
+    key: str
+    etag: str | None
+    rows: int
+    digests: set[str]
+    text: str | None = None
+
+
+def rows_to_csv(rows: list[dict[str, str]], *, header: bool) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+    if header:
+        writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def csv_record_keys(text: str) -> list[str]:
+    return [row["record_key"] for row in csv.DictReader(io.StringIO(text))]
+
+
+class FencedCsvStore:
+    """Append records to a run's part files; call it while holding the run's S3 lock."""
+
+    def __init__(self, s3: Any, bucket: str, account_id: str, run_id: str, rows_per_file: int) -> None:
+        self.s3, self.bucket, self.rows_per_file = s3, bucket, rows_per_file
+        self.account_id, self.run_id = account_id, run_id
+        self.index_key = index_key(account_id, run_id)
+
+    @property
+    def lock_target(self) -> str:
+        return self.index_key
+
+    def write(self, records: list[PolicyRecord]) -> WriteResult:
+        result = WriteResult()
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            try:
+                self._write_once(records, result)
+                return result
+            except ClientError as exc:
+                if error_code(exc) not in CONFLICT_CODES:
+                    raise
+                result.conflicts += 1
+        raise WriteConflictError(
+            f"s3://{self.bucket}/{report_prefix(self.account_id, self.run_id)}: {MAX_WRITE_ATTEMPTS} conditional "
+            "writes in a row lost to other writers"
+        )
+
+    def _write_once(self, records: list[PolicyRecord], result: WriteResult) -> None:
+        index, index_etag = self._read_index()
+        parts = self._current_parts(index)
+        known = set().union(*(p.digests for p in parts)) if parts else set()
+        fresh: dict[str, PolicyRecord] = {}
+        for record in records:
+            digest = key_digest(record.key)
+            if digest not in known and digest not in fresh:
+                fresh[digest] = record
+        result.written, result.duplicates = len(fresh), len(records) - len(fresh)
+        if not fresh:
+            return
+        pending = list(fresh.items())
+        last = parts[-1] if parts else None
+        if last is None or last.rows >= self.rows_per_file:
+            last = _Part(len(parts) + 1, part_key(self.account_id, self.run_id, len(parts) + 1), None, 0, set(), "")
+            parts.append(last)
+        while pending:
+            room = self.rows_per_file - last.rows
+            chunk, pending = pending[:room], pending[room:]
+            self._append(last, chunk, result)
+            if pending:
+                number = last.number + 1
+                last = _Part(number, part_key(self.account_id, self.run_id, number), None, 0, set(), "")
+                parts.append(last)
+        self._write_index(parts, index_etag)
+
+    def _append(self, part: _Part, chunk: list[tuple[str, PolicyRecord]], result: WriteResult) -> None:
+        if part.text is None:
+            part.text = self._get_text(part.key)
+        body = (part.text or rows_to_csv([], header=True)) + rows_to_csv([r.to_row() for _, r in chunk], header=False)
+        condition = {"IfMatch": part.etag} if part.etag else {"IfNoneMatch": "*"}
+        started = time.monotonic()
+        resp = self.s3.put_object(
+            Bucket=self.bucket, Key=part.key, Body=body.encode(), ContentType="text/csv", **condition
+        )
+        result.write_ms.append((time.monotonic() - started) * 1000)
+        result.objects.append(part.key)
+        part.etag, part.text = resp["ETag"], body
+        part.rows += len(chunk)
+        part.digests.update(d for d, _ in chunk)
+
+    def _read_index(self) -> tuple[dict[str, Any], str | None]:
+        try:
+            resp = self.s3.get_object(Bucket=self.bucket, Key=self.index_key)
+        except ClientError as exc:
+            if error_code(exc) in MISSING_CODES:
+                return {"version": INDEX_VERSION, "parts": []}, None
+            raise
+        return json.loads(resp["Body"].read()), resp["ETag"]
+
+    def _current_parts(self, index: dict[str, Any]) -> list[_Part]:
+        """Parts as S3 lists them; re-read any the index does not describe exactly."""
+        cached = {p["key"]: p for p in index.get("parts", [])}
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=report_prefix(self.account_id, self.run_id)
+        )
+        parts = []
+        for obj in (o for page in pages for o in page.get("Contents", [])):
+            key = obj["Key"]
+            if not key.endswith(".csv") or "-part" not in key:
+                continue
+            number = int(key.rsplit("-part", 1)[1].removesuffix(".csv"))
+            entry = cached.get(key)
+            if entry and entry["etag"] == obj["ETag"]:
+                parts.append(_Part(number, key, obj["ETag"], entry["rows"], set(entry["digests"])))
+                continue
+            resp = self.s3.get_object(Bucket=self.bucket, Key=key)
+            text = resp["Body"].read().decode()
+            keys = csv_record_keys(text)
+            parts.append(_Part(number, key, resp["ETag"], len(keys), {key_digest(k) for k in keys}, text))
+        parts.sort(key=lambda p: p.number)
+        return parts
+
+    def _get_text(self, key: str) -> str:
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
+        except ClientError as exc:
+            if error_code(exc) in MISSING_CODES:
+                return ""
+            raise
+
+    def _write_index(self, parts: list[_Part], etag: str | None) -> None:
+        body = json.dumps(
+            {
+                "version": INDEX_VERSION,
+                "parts": [
+                    {"key": p.key, "etag": p.etag, "rows": p.rows, "digests": sorted(p.digests)}
+                    for p in parts
+                    if p.etag
+                ],
+            },
+            separators=(",", ":"),
+        )
+        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket, Key=self.index_key, Body=body.encode(), ContentType="application/json", **condition
+            )
+        except ClientError as exc:
+            # The parts are already committed; a newer index (or the next writer) covers them.
+            if error_code(exc) not in CONFLICT_CODES:
+                raise
+
+
+class SeedCsvStore:
+    """The seed's single CSV: read, append, unconditional overwrite. Loses rows under concurrency."""
+
+    def __init__(self, s3: Any, bucket: str, account_id: str, run_id: str) -> None:
+        self.s3, self.bucket = s3, bucket
+        self.key = seed_csv_key(account_id, run_id)
+
+    def write(self, records: list[PolicyRecord]) -> WriteResult:
+        result = WriteResult()
+        try:
+            text = self.s3.get_object(Bucket=self.bucket, Key=self.key)["Body"].read().decode()
+        except ClientError as exc:
+            if error_code(exc) not in MISSING_CODES:
+                raise
+            text = rows_to_csv([], header=True)
+        body = text + rows_to_csv([r.to_row() for r in records], header=False)
+        started = time.monotonic()
+        self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=body.encode(), ContentType="text/csv")
+        result.write_ms.append((time.monotonic() - started) * 1000)
+        result.written, result.objects = len(records), [self.key]
+        return result

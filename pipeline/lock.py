@@ -1,0 +1,234 @@
+"""An S3 lock with a lease, in the style of Terraform's ``use_lockfile`` but safe to take over.
+
+The lock only reduces contention. Correctness comes from fencing in the CSV store:
+every data write there is conditional on the ETag it read, so a writer that pauses past
+its lease cannot overwrite newer data even though its lock was taken over.
+
+How the lock differs from the seed's design, and why:
+
+- Acquire is ``PutObject(IfNoneMatch="*")``: atomic create, no check-then-create race.
+- A stale lock is taken over with ``PutObject(IfMatch=<etag of the stale lock>)``, never by
+  delete-then-create, which would let two writers both "break" the lock and both win.
+- Release is ``DeleteObject(IfMatch=<our etag>)``, so a writer never deletes a lock that a
+  newer owner took over.
+- Staleness is judged on S3's clock (the object's LastModified against the response's Date
+  header), so clock skew between Lambda hosts cannot make a live lock look stale.
+
+Example::
+
+    lock = S3Lock(s3, "bucket", "reports/123/run/_index.json", LockSettings(), owner="fn/req")
+    with lock.held():
+        ...  # conditional writes
+
+Environment variables: LOCK_TIMEOUT_SECONDS, LOCK_MAX_ATTEMPTS, LOCK_BASE_BACKOFF_SECONDS,
+LOCK_JITTER_FACTOR (see :mod:`pipeline.settings`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from pipeline.aws import error_code
+from pipeline.layout import lock_key
+from pipeline.settings import LockSettings
+from pipeline.telemetry import LockEvent, LogField, MetricName
+
+CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+
+
+class LockNotAcquired(RuntimeError):
+    """The lock stayed busy for every attempt; the caller returns its records to the queue."""
+
+
+@dataclass
+class LockStats:
+    acquired: int = 0
+    contended: int = 0
+    stale_broken: int = 0
+    acquire_failed: int = 0
+    wait_ms: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LockHandle:
+    lock_id: str
+    key: str
+    etag: str
+    wait_ms: float
+    took_over: bool
+
+
+class S3Lock:
+    """Lease lock on ``<target>.lock``; see the module docstring for the protocol."""
+
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        target_key: str,
+        settings: LockSettings,
+        *,
+        owner: str,
+        logger: Any = None,
+        metrics: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.s3, self.bucket, self.settings, self.owner = s3, bucket, settings, owner
+        self.key = lock_key(target_key)
+        self.logger, self.metrics = logger, metrics
+        self._sleep, self._rng = sleep, rng
+        self.stats = LockStats()
+
+    def backoff_seconds(self, attempt: int) -> float:
+        """Exponential backoff with jitter: ceiling * (1 - jitter * U[0,1)), ceiling = base * 2^(attempt-1).
+
+        A jitter factor of 1.0 is "full jitter" (uniform between 0 and the ceiling), which
+        spreads waiting writers apart best; 0 gives plain exponential backoff.
+        """
+        ceiling = self.settings.base_backoff_seconds * (2 ** (attempt - 1))
+        return ceiling * (1.0 - min(1.0, self.settings.jitter_factor) * self._rng())
+
+    def acquire(self) -> LockHandle:
+        lock_id = str(uuid.uuid4())
+        started = time.monotonic()
+        for attempt in range(1, self.settings.max_attempts + 1):
+            handle = self._try_create(lock_id, started) or self._try_take_over(lock_id, started, attempt)
+            if handle:
+                return handle
+            self.stats.contended += 1
+            self._count(MetricName.LOCK_CONTENDED)
+            self._log("info", "lock busy", LockEvent.CONTENDED, lock_id, attempt=attempt)
+            if attempt < self.settings.max_attempts:
+                self._sleep(self.backoff_seconds(attempt))
+        self.stats.acquire_failed += 1
+        self._count(MetricName.LOCK_ACQUIRE_FAILED)
+        waited = (time.monotonic() - started) * 1000
+        self._log("warning", "lock not acquired", LockEvent.ACQUIRE_FAILED, lock_id, wait_ms=round(waited, 1))
+        raise LockNotAcquired(
+            f"lock s3://{self.bucket}/{self.key} still held after {self.settings.max_attempts} attempts "
+            f"({waited:.0f} ms); raise LOCK_MAX_ATTEMPTS or LOCK_BASE_BACKOFF_SECONDS if this persists"
+        )
+
+    def release(self, handle: LockHandle) -> bool:
+        """Delete the lock only if it is still ours (same ETag)."""
+        try:
+            self.s3.delete_object(Bucket=self.bucket, Key=handle.key, IfMatch=handle.etag)
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in CONFLICT_CODES or code in MISSING_CODES:
+                self._log("warning", "lock no longer ours; left in place", LockEvent.RELEASE_SKIPPED, handle.lock_id)
+                return False
+            raise
+        self._log("info", "lock released", LockEvent.RELEASED, handle.lock_id)
+        return True
+
+    @contextmanager
+    def held(self) -> Iterator[LockHandle]:
+        handle = self.acquire()
+        try:
+            yield handle
+        finally:
+            self.release(handle)
+
+    def _body(self, lock_id: str, now: datetime) -> bytes:
+        expires = now.timestamp() + self.settings.timeout_seconds
+        return json.dumps(
+            {
+                "id": lock_id,
+                "owner": self.owner,
+                "created": now.isoformat(),
+                "expires": datetime.fromtimestamp(expires, UTC).isoformat(),
+                "operation": "write-csv",
+            }
+        ).encode()
+
+    def _try_create(self, lock_id: str, started: float) -> LockHandle | None:
+        try:
+            resp = self.s3.put_object(
+                Bucket=self.bucket, Key=self.key, Body=self._body(lock_id, datetime.now(UTC)), IfNoneMatch="*"
+            )
+        except ClientError as exc:
+            if error_code(exc) in CONFLICT_CODES:
+                return None
+            raise
+        return self._acquired(lock_id, resp["ETag"], started, took_over=False)
+
+    def _try_take_over(self, lock_id: str, started: float, attempt: int) -> LockHandle | None:
+        try:
+            current = self.s3.get_object(Bucket=self.bucket, Key=self.key)
+        except ClientError as exc:
+            if error_code(exc) in MISSING_CODES:
+                return self._try_create(lock_id, started)  # released meanwhile
+            raise
+        body = current["Body"].read()
+        age = _server_age_seconds(current)
+        if age <= self.settings.timeout_seconds:
+            return None
+        try:
+            resp = self.s3.put_object(
+                Bucket=self.bucket, Key=self.key, Body=self._body(lock_id, datetime.now(UTC)), IfMatch=current["ETag"]
+            )
+        except ClientError as exc:
+            if error_code(exc) in CONFLICT_CODES or error_code(exc) in MISSING_CODES:
+                return None  # someone else took it over or released it first
+            raise
+        self.stats.stale_broken += 1
+        self._count(MetricName.LOCK_STALE_BROKEN)
+        previous = _owner_of(body)
+        self._log(
+            "warning",
+            "stale lock taken over",
+            LockEvent.STALE_BROKEN,
+            lock_id,
+            stale_age_s=round(age, 1),
+            previous_owner=previous,
+            attempt=attempt,
+        )
+        return self._acquired(lock_id, resp["ETag"], started, took_over=True)
+
+    def _acquired(self, lock_id: str, etag: str, started: float, *, took_over: bool) -> LockHandle:
+        wait_ms = (time.monotonic() - started) * 1000
+        self.stats.acquired += 1
+        self.stats.wait_ms.append(wait_ms)
+        self._count(MetricName.LOCK_ACQUIRED)
+        if self.metrics is not None:
+            self.metrics.add_metric(name=MetricName.LOCK_WAIT_MS, unit="Milliseconds", value=wait_ms)
+        self._log("info", "lock acquired", LockEvent.ACQUIRED, lock_id, wait_ms=round(wait_ms, 1))
+        return LockHandle(lock_id=lock_id, key=self.key, etag=etag, wait_ms=wait_ms, took_over=took_over)
+
+    def _count(self, name: MetricName) -> None:
+        if self.metrics is not None:
+            self.metrics.add_metric(name=name, unit="Count", value=1)
+
+    def _log(self, level: str, message: str, event: LockEvent, lock_id: str, **fields: Any) -> None:
+        if self.logger is None:
+            return
+        extra = {LogField.LOCK_ID: lock_id, LogField.LOCK_KEY: self.key, LogField.LOCK_EVENT: event, **fields}
+        getattr(self.logger, level)(message, extra={str(k): v for k, v in extra.items()})
+
+
+def _server_age_seconds(response: dict[str, Any]) -> float:
+    """Age of the object by S3's own clock, falling back to ours if S3 sent no Date."""
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    now = parsedate_to_datetime(headers["date"]) if headers.get("date") else datetime.now(UTC)
+    return (now - response["LastModified"]).total_seconds()
+
+
+def _owner_of(body: bytes) -> str:
+    try:
+        return str(json.loads(body).get("owner", "?"))
+    except (ValueError, AttributeError):
+        return "?"

@@ -1,0 +1,127 @@
+"""Run records in DynamoDB: what each run should produce, for reconciliation.
+
+The collector writes the record before it publishes anything, so a run that dies half-way
+is still known and its shortfall still detected. The full key list goes to S3 (it can
+exceed DynamoDB's 400 KB item limit); the item keeps the count and a digest.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.layout import expected_keys_key
+from pipeline.record import keys_digest
+
+STATUS_OPEN = "open"
+STATUS_COMPLETE = "complete"
+STATUS_SHORT = "short"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    account_id: str
+    source: str
+    expected: int
+    keys_digest: str
+    expected_keys_key: str
+    created_at: float
+    status: str = STATUS_OPEN
+
+
+def start_run(
+    dynamodb: Any, s3: Any, *, table: str, bucket: str, run_id: str, account_id: str, source: str, keys: list[str]
+) -> RunRecord:
+    record = RunRecord(
+        run_id=run_id,
+        account_id=account_id,
+        source=source,
+        expected=len(keys),
+        keys_digest=keys_digest(keys),
+        expected_keys_key=expected_keys_key(run_id),
+        created_at=time.time(),
+    )
+    s3.put_object(
+        Bucket=bucket,
+        Key=record.expected_keys_key,
+        Body=json.dumps(sorted(keys)).encode(),
+        ContentType="application/json",
+    )
+    dynamodb.put_item(
+        TableName=table,
+        Item={
+            "run_id": {"S": run_id},
+            "account_id": {"S": account_id},
+            "source": {"S": source},
+            "expected": {"N": str(record.expected)},
+            "keys_digest": {"S": record.keys_digest},
+            "expected_keys_key": {"S": record.expected_keys_key},
+            "created_at": {"N": f"{record.created_at:.3f}"},
+            "status": {"S": STATUS_OPEN},
+        },
+    )
+    return record
+
+
+def add_written(dynamodb: Any, *, table: str, run_id: str, count: int) -> None:
+    """The reporter's own running count, for progress displays; verification never trusts it."""
+    if count:
+        dynamodb.update_item(
+            TableName=table,
+            Key={"run_id": {"S": run_id}},
+            UpdateExpression="ADD reported_written :n",
+            ExpressionAttributeValues={":n": {"N": str(count)}},
+        )
+
+
+def _from_item(item: dict[str, Any]) -> RunRecord:
+    return RunRecord(
+        run_id=item["run_id"]["S"],
+        account_id=item["account_id"]["S"],
+        source=item["source"]["S"],
+        expected=int(item["expected"]["N"]),
+        keys_digest=item["keys_digest"]["S"],
+        expected_keys_key=item["expected_keys_key"]["S"],
+        created_at=float(item["created_at"]["N"]),
+        status=item.get("status", {}).get("S", STATUS_OPEN),
+    )
+
+
+def get_run(dynamodb: Any, *, table: str, run_id: str) -> RunRecord | None:
+    item = dynamodb.get_item(TableName=table, Key={"run_id": {"S": run_id}}, ConsistentRead=True).get("Item")
+    return _from_item(item) if item else None
+
+
+def unverified_runs(dynamodb: Any, *, table: str) -> list[RunRecord]:
+    """Runs not yet found complete; a small table, so a filtered scan is enough."""
+    runs, kwargs = [], {}
+    while True:
+        page = dynamodb.scan(
+            TableName=table,
+            FilterExpression="#s <> :done",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":done": {"S": STATUS_COMPLETE}},
+            **kwargs,
+        )
+        runs += [_from_item(i) for i in page.get("Items", [])]
+        if "LastEvaluatedKey" not in page:
+            return runs
+        kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+def mark_verified(dynamodb: Any, *, table: str, run_id: str, written: int, missing: int) -> None:
+    dynamodb.update_item(
+        TableName=table,
+        Key={"run_id": {"S": run_id}},
+        UpdateExpression="SET #s = :s, verified_written = :w, verified_missing = :m, verified_at = :t",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={
+            ":s": {"S": STATUS_COMPLETE if missing == 0 else STATUS_SHORT},
+            ":w": {"N": str(written)},
+            ":m": {"N": str(missing)},
+            ":t": {"N": f"{time.time():.3f}"},
+        },
+    )

@@ -1,0 +1,84 @@
+"""Verifier Lambda: reconcile finished runs against what S3 really holds.
+
+It never trusts the pipeline's own counters. For each run past its grace period it reads
+every CSV of the run back from S3, counts unique record keys that belong to the run's
+expected key set, and emits RunExpected, RunWritten and RunShortfall. A shortfall above
+zero is data loss (or records parked in the DLQ) and drives the data-loss alarm; the run
+is re-checked on every schedule until it is complete, so a DLQ redrive clears the alarm.
+
+Events::
+
+    {}                                  # scheduled: every unverified run past its grace period
+    {"run_id": "lt-1", "force": true}   # one run now, ignoring the grace period
+
+Environment variables: CIDB_BUCKET, CIDB_RUN_TABLE, RUN_GRACE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pipeline import aws, run_store
+from pipeline.csv_store import csv_record_keys
+from pipeline.layout import report_prefix
+from pipeline.settings import Settings, load_settings
+from pipeline.telemetry import LogField, MetricName, make_logger, make_metrics
+
+logger = make_logger()
+metrics = make_metrics()
+
+
+def output_keys(s3: Any, bucket: str, account_id: str, run_id: str) -> list[str]:
+    """Every record key in the run's CSV files, duplicates included."""
+    keys: list[str] = []
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=report_prefix(account_id, run_id))
+    for obj in (o for page in pages for o in page.get("Contents", [])):
+        if obj["Key"].endswith(".csv"):
+            keys += csv_record_keys(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode())
+    return keys
+
+
+def verify_run(settings: Settings, run: run_store.RunRecord) -> dict[str, Any]:
+    s3 = aws.client("s3")
+    expected = set(json.loads(s3.get_object(Bucket=settings.bucket, Key=run.expected_keys_key)["Body"].read()))
+    found = output_keys(s3, settings.bucket, run.account_id, run.run_id)
+    written = expected & set(found)
+    missing = sorted(expected - written)
+    run_store.mark_verified(
+        aws.client("dynamodb"), table=settings.run_table, run_id=run.run_id, written=len(written), missing=len(missing)
+    )
+    metrics.add_metric(name=MetricName.RUN_EXPECTED, unit="Count", value=len(expected))
+    metrics.add_metric(name=MetricName.RUN_WRITTEN, unit="Count", value=len(written))
+    metrics.add_metric(name=MetricName.RUN_SHORTFALL, unit="Count", value=len(missing))
+    outcome = {
+        LogField.RUN_ID: run.run_id,
+        LogField.EXPECTED: len(expected),
+        LogField.WRITTEN: len(written),
+        LogField.MISSING: len(missing),
+        LogField.DUPLICATES: len(found) - len(set(found)),
+        "missing_sample": missing[:20],
+    }
+    (logger.error if missing else logger.info)("run reconciled", extra={str(k): v for k, v in outcome.items()})
+    return outcome
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = load_settings(need_bucket=True, need_topic=False)
+    dynamodb = aws.client("dynamodb")
+    if event.get("run_id"):
+        run = run_store.get_run(dynamodb, table=settings.run_table, run_id=str(event["run_id"]))
+        if run is None:
+            raise ValueError(f"run {event['run_id']!r} has no record in table {settings.run_table}")
+        runs = [run] if event.get("force") or run.created_at + settings.run_grace_seconds <= time.time() else []
+    else:
+        cutoff = time.time() - settings.run_grace_seconds
+        runs = [r for r in run_store.unverified_runs(dynamodb, table=settings.run_table) if r.created_at <= cutoff]
+    results = [verify_run(settings, run) for run in runs]
+    metrics.add_metric(name=MetricName.RUNS_VERIFIED, unit="Count", value=len(results))
+    return {"verified": [{str(k): v for k, v in r.items()} for r in results]}

@@ -1,0 +1,171 @@
+"""Stack configuration -> a validated DeploymentSpec plus notification settings.
+
+Every ``cidb:*`` key is declared in Pulumi.yaml with a description and a default. Keys that
+tune the spec default to ``profile``, meaning "the profile's own value", so choosing
+``cidb:profile seed`` is never undone by a default written for ``tuned``.
+
+Example::
+
+    $ pulumi config set cidb:batchSize 10
+    $ pulumi config set cidb:schedule off
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from pipeline.spec import DEFAULT_PROFILE, OVERRIDES, PROFILES, DeploymentSpec, SpecError, build_spec
+from stack.storage import BUCKET_PREFIX_MAX, bucket_prefix
+
+NAMESPACE = "cidb"
+FROM_PROFILE = "profile"
+OFF = "off"
+
+# Config key -> pipeline.spec.OVERRIDES key; the value's type comes from OVERRIDES.
+OVERRIDE_KEYS: dict[str, str] = {
+    "batchSize": "queue.batch_size",
+    "batchingWindowSeconds": "queue.batching_window_seconds",
+    "maxConcurrency": "queue.max_concurrency",
+    "visibilityTimeoutSeconds": "queue.visibility_timeout_seconds",
+    "maxReceiveCount": "queue.max_receive_count",
+    "collectorTimeoutSeconds": "collector.timeout_seconds",
+    "collectorMemoryMb": "collector.memory_mb",
+    "reporterTimeoutSeconds": "reporter.timeout_seconds",
+    "reporterMemoryMb": "reporter.memory_mb",
+    "lockTimeoutSeconds": "lock.timeout_seconds",
+    "lockMaxAttempts": "lock.max_attempts",
+    "lockBaseBackoffSeconds": "lock.base_backoff_seconds",
+    "lockJitterFactor": "lock.jitter_factor",
+    "rowsPerFile": "output.rows_per_file",
+}
+# Overrides for which "off" means "no value" (no concurrency cap).
+_OFF_MEANS_NONE = frozenset({"queue.max_concurrency"})
+OTHER_KEYS = ("profile", "environment", "prefix", "schedule", "tracing", "alarmEmails", "alarmWebhookUrl")
+CONFIG_KEYS = (*OTHER_KEYS, *OVERRIDE_KEYS)
+
+_KIND_NAMES = {int: "a whole number", float: "a number"}
+_NAME = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
+_SCHEDULE = re.compile(r"^(rate|cron)\(.+\)$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class StackConfigError(pulumi.RunError):
+    """Stack configuration that cannot describe a deployment; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Notifications:
+    """Where alarms go; read here, used by the monitoring component."""
+
+    emails: tuple[str, ...] = ()
+    webhook_url: str | None = None
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    spec: DeploymentSpec
+    notifications: Notifications
+
+
+def read_settings(config: pulumi.Config | None = None, *, stack: str | None = None) -> StackSettings:
+    """Read every ``cidb:*`` key, validate it, and build the spec; bad values name their key."""
+    config = config or pulumi.Config(NAMESPACE)
+    values = {key: config.get(key) for key in CONFIG_KEYS}
+    profile = values["profile"] or DEFAULT_PROFILE
+    if profile not in PROFILES:
+        raise StackConfigError(f"{_full('profile')}={profile!r} must be one of {PROFILES}")
+    prefix = _name("prefix", values["prefix"] or NAMESPACE)
+    environment = _name("environment", values["environment"] or stack or pulumi.get_stack())
+    overrides = {
+        OVERRIDE_KEYS[key]: _override(key, raw) for key, raw in values.items() if key in OVERRIDE_KEYS and _set(raw)
+    }
+    top_level: dict[str, Any] = {}
+    if _set(values["schedule"]):
+        top_level["schedule_expression"] = _schedule(values["schedule"])
+    if _set(values["tracing"]):
+        top_level["tracing"] = _bool("tracing", values["tracing"])
+    try:
+        spec = build_spec(profile, prefix=prefix, environment=environment, overrides=overrides, **top_level)
+    except SpecError as err:
+        in_effect = ", ".join(_describe(key, raw) for key, raw in values.items() if _set(raw)) or "none set"
+        raise StackConfigError(f"{err}\nstack configuration in effect: {in_effect}") from None
+    if len(bucket_prefix(spec)) > BUCKET_PREFIX_MAX:
+        raise StackConfigError(
+            f"{_full('prefix')}={prefix!r} with {_full('environment')}={environment!r} makes the bucket prefix "
+            f"{bucket_prefix(spec)!r} longer than S3's {BUCKET_PREFIX_MAX} characters; shorten one of them"
+        )
+    return StackSettings(spec=spec, notifications=_notifications(values["alarmEmails"], values["alarmWebhookUrl"]))
+
+
+def _full(key: str) -> str:
+    return f"{NAMESPACE}:{key}"
+
+
+def _describe(key: str, raw: str) -> str:
+    return f"{_full(key)}={raw!r}" + (f" ({OVERRIDE_KEYS[key]})" if key in OVERRIDE_KEYS else "")
+
+
+def _set(raw: str | None) -> bool:
+    return raw not in (None, "", FROM_PROFILE)
+
+
+def _override(key: str, raw: str) -> Any:
+    target = OVERRIDE_KEYS[key]
+    if raw == OFF and target in _OFF_MEANS_NONE:
+        return None
+    kind = OVERRIDES[target]
+    try:
+        return kind(raw)
+    except ValueError:
+        allowed = _KIND_NAMES[kind] + (f" or {OFF!r}" if target in _OFF_MEANS_NONE else "")
+        raise StackConfigError(
+            f"{_full(key)}={raw!r} must be {allowed}; fix it with `pulumi config set {_full(key)} <value>` "
+            f"or use the profile's value with `pulumi config rm {_full(key)}`"
+        ) from None
+
+
+def _name(key: str, raw: str) -> str:
+    if not _NAME.match(raw):
+        raise StackConfigError(
+            f"{_full(key)}={raw!r} must be lower-case letters, digits and hyphens, starting with a letter "
+            "(it becomes part of every resource name)"
+        )
+    return raw
+
+
+def _schedule(raw: str) -> str | None:
+    if raw == OFF:
+        return None
+    if not _SCHEDULE.match(raw):
+        raise StackConfigError(
+            f"{_full('schedule')}={raw!r} must be an EventBridge expression such as 'rate(1 day)' or "
+            f"'cron(0 6 * * ? *)', or {OFF!r} to disable the schedule"
+        )
+    return raw
+
+
+def _bool(key: str, raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered not in ("true", "false"):
+        raise StackConfigError(f"{_full(key)}={raw!r} must be true, false or {FROM_PROFILE!r}")
+    return lowered == "true"
+
+
+def _notifications(emails_raw: str | None, webhook_raw: str | None) -> Notifications:
+    try:
+        emails = json.loads(emails_raw) if emails_raw else []
+    except json.JSONDecodeError:
+        emails = None
+    if not isinstance(emails, list) or not all(isinstance(e, str) and _EMAIL.match(e) for e in emails):
+        raise StackConfigError(
+            f"{_full('alarmEmails')}={emails_raw!r} must be a list of e-mail addresses; set one with "
+            f"`pulumi config set --path '{_full('alarmEmails')}[0]' oncall@example.com`"
+        )
+    if webhook_raw and not webhook_raw.startswith("https://"):
+        raise StackConfigError(f"{_full('alarmWebhookUrl')}={webhook_raw!r} must be an https:// URL or empty")
+    return Notifications(emails=tuple(emails), webhook_url=webhook_raw or None)

@@ -1,0 +1,196 @@
+"""IAM policy documents as plain data.
+
+Every document the stack attaches is built here from ordinary dicts, so tests can walk
+each statement. Values may be Pulumi Outputs; the caller serialises with
+``pulumi.Output.json_dumps``. Each function role gets exactly the calls its handler makes.
+
+Example::
+
+    >>> doc = document(allow("Read", ["s3:GetObject"], ["arn:aws:s3:::b/reports/*"]))
+    >>> doc["Statement"][0]["Action"]
+    ['s3:GetObject']
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline import layout
+
+Statement = dict[str, Any]
+Document = dict[str, Any]
+
+VERSION = "2012-10-17"
+
+# "*" in a key policy means "this key"; these are the calls needed to manage it.
+KEY_ADMIN_ACTIONS = (
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:RevokeGrant",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+)
+# What SNS server-side encryption needs from a publisher and from SNS itself.
+TOPIC_KEY_USE_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+
+
+def document(*statements: Statement) -> Document:
+    return {"Version": VERSION, "Statement": list(statements)}
+
+
+def allow(sid: str, actions: list[str], resources: list[Any], condition: dict[str, Any] | None = None) -> Statement:
+    statement: Statement = {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+def objects(bucket_arn: Any, prefix: str) -> Any:
+    """ARN pattern of every object under ``prefix``; works for str and Output ARNs."""
+    if isinstance(bucket_arn, str):
+        return f"{bucket_arn}/{prefix}*"
+    return bucket_arn.apply(lambda arn: f"{arn}/{prefix}*")
+
+
+def lambda_trust_policy() -> Document:
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+
+
+def collector_statements(*, topic_arn: Any, key_arn: Any, table_arn: Any, bucket_arn: Any) -> list[Statement]:
+    return [
+        # GetAccountAuthorizationDetails has no resource-level permissions.
+        allow("ReadAccountPolicies", ["iam:GetAccountAuthorizationDetails"], ["*"]),
+        # PublishBatch is authorised by sns:Publish.
+        allow("Publish", ["sns:Publish"], [topic_arn]),
+        allow("EncryptForTopic", list(TOPIC_KEY_USE_ACTIONS), [key_arn]),
+        allow("RecordRun", ["dynamodb:PutItem"], [table_arn]),
+        allow(
+            "WriteOversizeAndRuns",
+            ["s3:PutObject"],
+            [objects(bucket_arn, layout.OVERSIZE_PREFIX), objects(bucket_arn, layout.RUNS_PREFIX)],
+        ),
+    ]
+
+
+def reporter_statements(*, queue_arn: Any, table_arn: Any, bucket_arn: Any) -> list[Statement]:
+    return [
+        allow(
+            "ConsumeQueue",
+            ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
+            [queue_arn],
+        ),
+        allow(
+            "WriteReportsAndLocks",
+            ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            [objects(bucket_arn, layout.REPORTS_PREFIX)],
+        ),
+        allow("ReadOversize", ["s3:GetObject"], [objects(bucket_arn, layout.OVERSIZE_PREFIX)]),
+        # Without ListBucket a missing object reads as 403 instead of 404.
+        allow("ListBucket", ["s3:ListBucket"], [bucket_arn]),
+        allow("CountWritten", ["dynamodb:UpdateItem"], [table_arn]),
+    ]
+
+
+def verifier_statements(*, table_arn: Any, bucket_arn: Any) -> list[Statement]:
+    return [
+        allow("ReconcileRuns", ["dynamodb:Scan", "dynamodb:GetItem", "dynamodb:UpdateItem"], [table_arn]),
+        allow(
+            "ReadReportsAndRuns",
+            ["s3:GetObject"],
+            [objects(bucket_arn, layout.REPORTS_PREFIX), objects(bucket_arn, layout.RUNS_PREFIX)],
+        ),
+        allow("ListBucket", ["s3:ListBucket"], [bucket_arn]),
+    ]
+
+
+def function_policy(statements: list[Statement], *, log_stream_arn: Any, tracing: bool) -> Document:
+    """A function's whole inline policy: its own calls, its log group, and X-Ray when traced."""
+    extra = [allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_stream_arn])]
+    if tracing:
+        # X-Ray has no resource-level permissions.
+        extra.append(allow("Trace", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]))
+    return document(*statements, *extra)
+
+
+def queue_policy(*, queue_arn: Any, topic_arn: Any) -> Document:
+    """Only this topic may deliver to the queue."""
+    return document(
+        {
+            "Sid": "TopicDelivers",
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": ["sqs:SendMessage"],
+            "Resource": [queue_arn],
+            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+        }
+    )
+
+
+def tls_only_bucket_policy(bucket_arn: Any) -> Document:
+    """Deny every request that does not use TLS; a Deny on s3:* is the strict direction."""
+    return document(
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": ["s3:*"],
+            "Resource": [bucket_arn, objects(bucket_arn, "")],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    )
+
+
+def topic_key_policy(*, account_root_arn: Any, collector_role_arn: Any, topic_arn: Any) -> Document:
+    """The account administers the key; SNS and the collector may use it for this topic only.
+
+    The encryption-context condition holds for every KMS call SNS makes for the topic, so
+    the key cannot be borrowed to encrypt anything else.
+    """
+    for_topic = {"StringEquals": {"kms:EncryptionContext:aws:sns:topicArn": topic_arn}}
+    return document(
+        {
+            "Sid": "AccountAdministersKey",
+            "Effect": "Allow",
+            "Principal": {"AWS": account_root_arn},
+            "Action": list(KEY_ADMIN_ACTIONS),
+            "Resource": "*",
+        },
+        {
+            "Sid": "SnsUsesKeyForTopic",
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": list(TOPIC_KEY_USE_ACTIONS),
+            "Resource": "*",
+            "Condition": for_topic,
+        },
+        {
+            "Sid": "CollectorPublishesToTopic",
+            "Effect": "Allow",
+            "Principal": {"AWS": collector_role_arn},
+            "Action": list(TOPIC_KEY_USE_ACTIONS),
+            "Resource": "*",
+            "Condition": for_topic,
+        },
+    )

@@ -1,0 +1,111 @@
+"""The whole CIDB pipeline as one component, built from a DeploymentSpec.
+
+Example (in ``__main__.py``)::
+
+    pipeline = CidbPipeline("cidb", build_spec("tuned", environment="dev"))
+    for name, value in pipeline.outputs.items():
+        pulumi.export(name, value)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from pipeline.spec import DeploymentSpec
+from stack import iam
+from stack.archive import function_archive
+from stack.functions import LambdaFunction, function_role
+from stack.layers import powertools_layer_arn
+from stack.messaging import Messaging
+from stack.storage import Storage
+from stack.triggers import Triggers
+
+FUNCTION_KEYS = ("collector", "reporter", "verifier")
+
+
+class CidbPipeline(pulumi.ComponentResource):
+    """Storage, messaging, the three functions and their triggers, wired together.
+
+    Monitoring hand-off: a monitoring component reads ``topic``, ``queue``, ``dlq``,
+    ``bucket``, ``run_table``, ``functions`` and ``log_groups`` (the last two keyed by
+    "collector", "reporter", "verifier") together with ``spec``; it creates nothing here.
+    """
+
+    def __init__(self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("cidb:stack:Pipeline", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.spec = spec
+        self.storage = Storage(f"{name}-storage", spec, opts=child)
+        roles = {key: function_role(f"{name}-{key}-role", opts=child) for key in FUNCTION_KEYS}
+        self.messaging = Messaging(f"{name}-messaging", spec, publisher_role_arn=roles["collector"].arn, opts=child)
+
+        bucket, table, topic = self.storage.bucket, self.storage.run_table, self.messaging.topic
+        environments = {
+            "collector": spec.collector_environment(topic_arn=topic.arn, run_table=table.name, bucket=bucket.bucket),
+            "reporter": spec.reporter_environment(run_table=table.name, bucket=bucket.bucket),
+            "verifier": spec.verifier_environment(run_table=table.name, bucket=bucket.bucket),
+        }
+        statements = {
+            "collector": iam.collector_statements(
+                topic_arn=topic.arn, key_arn=self.messaging.key.arn, table_arn=table.arn, bucket_arn=bucket.arn
+            ),
+            "reporter": iam.reporter_statements(
+                queue_arn=self.messaging.queue.arn, table_arn=table.arn, bucket_arn=bucket.arn
+            ),
+            "verifier": iam.verifier_statements(table_arn=table.arn, bucket_arn=bucket.arn),
+        }
+        region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self)).region
+        code, layers = function_archive(), [region.apply(powertools_layer_arn)]
+        lambdas = {
+            key: LambdaFunction(
+                f"{name}-{key}",
+                getattr(spec, key),
+                role=roles[key],
+                statements=statements[key],
+                environment=environments[key],
+                code=code,
+                layers=layers,
+                tracing=spec.tracing,
+                log_retention_days=spec.log_retention_days,
+                opts=child,
+            )
+            for key in FUNCTION_KEYS
+        }
+
+        # --- Monitoring hand-off (see class docstring) ---
+        self.topic = topic
+        self.queue = self.messaging.queue
+        self.dlq = self.messaging.dlq
+        self.bucket = bucket
+        self.run_table = table
+        self.functions = {key: fn.function for key, fn in lambdas.items()}
+        self.log_groups = {key: fn.log_group for key, fn in lambdas.items()}
+
+        self.triggers = Triggers(
+            f"{name}-triggers", spec, queue_arn=self.queue.arn, functions=self.functions, opts=child
+        )
+        self.outputs = self._outputs(region)
+        self.register_outputs(self.outputs)
+
+    def _outputs(self, region: pulumi.Output[str]) -> dict[str, Any]:
+        """Stack outputs, snake_case; `cidb loadtest --target stack` reads them from `pulumi stack output --json`."""
+        outputs: dict[str, Any] = {
+            "profile": self.spec.profile,
+            "region": region,
+            "topic_arn": self.topic.arn,
+            "queue_url": self.queue.url,
+            "queue_arn": self.queue.arn,
+            "queue_name": self.queue.name,
+            "dlq_url": self.dlq.url,
+            "dlq_arn": self.dlq.arn,
+            "dlq_name": self.dlq.name,
+            "bucket_name": self.bucket.bucket,
+            "run_table_name": self.run_table.name,
+        }
+        for key in FUNCTION_KEYS:
+            outputs[f"{key}_function_name"] = self.functions[key].name
+            outputs[f"{key}_log_group_name"] = self.log_groups[key].name
+        return outputs

@@ -1,0 +1,173 @@
+"""Configuration: stack config values reach the spec and the resources; bad values name their key."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import reduce
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_mocks
+import pytest
+import yaml
+from pulumi_mocks import deploy
+
+from pipeline.spec import OVERRIDES, build_spec
+from stack.config import CONFIG_KEYS, NAMESPACE, OVERRIDE_KEYS, StackConfigError, read_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+
+# One valid, non-default value per override key, as `pulumi config set` would store it.
+OVERRIDE_SAMPLES = {
+    "batchSize": ("7", 7),
+    "batchingWindowSeconds": ("3", 3),
+    "maxConcurrency": ("7", 7),
+    "visibilityTimeoutSeconds": ("6000", 6000),
+    "maxReceiveCount": ("7", 7),
+    "collectorTimeoutSeconds": ("600", 600),
+    "collectorMemoryMb": ("2048", 2048),
+    "reporterTimeoutSeconds": ("600", 600),
+    "reporterMemoryMb": ("2048", 2048),
+    "lockTimeoutSeconds": ("90", 90),
+    "lockMaxAttempts": ("7", 7),
+    "lockBaseBackoffSeconds": ("0.5", 0.5),
+    "lockJitterFactor": ("0.25", 0.25),
+    "rowsPerFile": ("100", 100),
+}
+
+
+def settings_from(config: dict[str, str]) -> Any:
+    pulumi.runtime.set_all_config({f"{NAMESPACE}:{key}": value for key, value in config.items()})
+    return read_settings()
+
+
+def spec_value(spec: Any, override: str) -> Any:
+    return reduce(getattr, override.split("."), spec)
+
+
+def test_config_table_covers_exactly_the_spec_overrides() -> None:
+    assert sorted(OVERRIDE_KEYS.values()) == sorted(OVERRIDES), "stack.config.OVERRIDE_KEYS vs pipeline.spec.OVERRIDES"
+    assert set(OVERRIDE_SAMPLES) == set(OVERRIDE_KEYS), "every override key needs a sample in this test"
+
+
+@pytest.mark.parametrize("key", sorted(OVERRIDE_KEYS))
+def test_each_override_key_sets_its_spec_field(key: str) -> None:
+    raw, expected = OVERRIDE_SAMPLES[key]
+    spec = settings_from({key: raw}).spec
+    assert spec_value(spec, OVERRIDE_KEYS[key]) == expected, f"{NAMESPACE}:{key}={raw} must set {OVERRIDE_KEYS[key]}"
+
+
+def test_config_values_reach_the_resources() -> None:
+    deployment = deploy({"batchSize": "10", "batchingWindowSeconds": "5", "reporterTimeoutSeconds": "120"})
+    esm = deployment.one("aws:lambda/eventSourceMapping:EventSourceMapping")
+    queue = deployment.one("aws:sqs/queue:Queue", "-queue")
+    assert esm.state["batchSize"] == 10, f"{esm.urn}: cidb:batchSize=10 must reach the mapping"
+    assert esm.state["maximumBatchingWindowInSeconds"] == 5, f"{esm.urn}: cidb:batchingWindowSeconds"
+    assert deployment.function("reporter").state["timeout"] == 120, (
+        "cidb:reporterTimeoutSeconds must reach the reporter"
+    )
+    assert queue.state["visibilityTimeoutSeconds"] == 6 * 120 + 5, f"{queue.urn} must follow the 6x rule"
+
+
+def test_max_concurrency_off_removes_the_scaling_config() -> None:
+    deployment = deploy({"maxConcurrency": "off"})
+    esm = deployment.one("aws:lambda/eventSourceMapping:EventSourceMapping")
+    assert "scalingConfig" not in esm.state, f"{esm.urn}: cidb:maxConcurrency=off must drop the cap"
+
+
+def test_schedule_off_removes_only_the_collector_schedule() -> None:
+    deployment = deploy({"schedule": "off"})
+    rules = [r.name for r in deployment.of_type("aws:cloudwatch/eventRule:EventRule")]
+    assert not [n for n in rules if "-collector-" in n], f"cidb:schedule=off left collector rules {rules}"
+    assert [n for n in rules if "-verifier-" in n], "the verifier schedule must stay"
+
+
+def test_tracing_false_turns_tracing_off() -> None:
+    deployment = deploy({"tracing": "false"})
+    for key in ("collector", "reporter", "verifier"):
+        function = deployment.function(key)
+        assert "tracingConfig" not in function.state, f"{function.urn}: cidb:tracing=false must not trace"
+
+
+def test_names_come_from_prefix_and_environment() -> None:
+    spec = settings_from({"prefix": "acme", "environment": "prod"}).spec
+    assert spec.collector.name == "acme-prod-collector", "cidb:prefix and cidb:environment name the functions"
+
+
+def test_environment_defaults_to_the_stack_name() -> None:
+    assert settings_from({}).spec.environment == pulumi_mocks.STACK, "empty cidb:environment means the stack name"
+
+
+def test_notification_settings_are_read() -> None:
+    settings = settings_from(
+        {"alarmEmails": '["oncall@example.com"]', "alarmWebhookUrl": "https://hooks.example.com/x"}
+    )
+    assert settings.notifications.emails == ("oncall@example.com",), "cidb:alarmEmails"
+    assert settings.notifications.webhook_url == "https://hooks.example.com/x", "cidb:alarmWebhookUrl"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("batchSize", "ten"),
+        ("batchSize", "0"),
+        ("batchSize", "2.5"),
+        ("lockJitterFactor", "lots"),
+        ("maxReceiveCount", "2"),
+        ("maxConcurrency", "1"),
+        ("reporterTimeoutSeconds", "1000"),
+        ("profile", "fast"),
+        ("prefix", "CIDB"),
+        ("environment", "a-very-long-environment-name"),
+        ("schedule", "daily"),
+        ("tracing", "yes"),
+        ("alarmEmails", '["not-an-address"]'),
+        ("alarmEmails", "oncall@example.com"),
+        ("alarmWebhookUrl", "http://hooks.example.com/x"),
+    ],
+)
+def test_bad_value_fails_with_an_error_naming_its_key(key: str, value: str) -> None:
+    with pytest.raises(StackConfigError) as error:
+        settings_from({key: value})
+    assert f"{NAMESPACE}:{key}" in str(error.value), f"error for {NAMESPACE}:{key}={value!r} must name the key"
+
+
+def test_project_file_declares_every_key_with_a_description_and_a_default() -> None:
+    declared = PROJECT["config"]
+    assert set(declared) == set(CONFIG_KEYS), "Pulumi.yaml config keys vs stack.config.CONFIG_KEYS"
+    for key, schema in declared.items():
+        assert schema.get("description") and "default" in schema and "type" in schema, f"Pulumi.yaml {key}"
+
+
+def test_deploy_guide_shows_every_key_with_a_config_set_example() -> None:
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    example = "pulumi config set (--path ')?{}:{}\\b"
+    missing = sorted(key for key in CONFIG_KEYS if not re.search(example.format(NAMESPACE, key), guide))
+    assert not missing, f"docs/deploy.md lacks a `pulumi config set` example for {missing}"
+
+
+def test_project_file_uses_the_pip_virtualenv() -> None:
+    runtime = PROJECT["runtime"]
+    assert runtime == {"name": "python", "options": {"toolchain": "pip", "virtualenv": ".venv"}}, "Pulumi.yaml runtime"
+
+
+def _as_config(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def test_project_defaults_give_the_profile_unchanged() -> None:
+    defaults = {key: _as_config(schema["default"]) for key, schema in PROJECT["config"].items()}
+    assert settings_from(defaults).spec == build_spec("tuned", environment=pulumi_mocks.STACK), (
+        "Pulumi.yaml defaults must not change the profile"
+    )
+
+
+def test_example_stack_file_builds() -> None:
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    config = {key.split(":", 1)[1]: _as_config(v) for key, v in stack.items() if key.startswith(f"{NAMESPACE}:")}
+    assert set(config) <= set(CONFIG_KEYS), "Pulumi.dev.yaml uses an undeclared key"
+    assert "aws:region" in stack, "Pulumi.dev.yaml must set aws:region"
+    assert settings_from(config).spec.queue.batch_size == int(config["batchSize"]), "Pulumi.dev.yaml batch size"
