@@ -1,0 +1,71 @@
+"""Shared fixtures: a real moto server over HTTP, provisioned from the spec."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from loadtest.aws_session import AwsSession
+from loadtest.emulator import ACCOUNT_ID, MotoServer
+from loadtest.lambda_runtime import InvocationContext
+from loadtest.outputs import StackOutputs
+from loadtest.provision import provision
+from pipeline.spec import DeploymentSpec, build_spec
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer) -> AwsSession:
+    """A clean emulator for each test."""
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server.endpoint_url}/moto-api/reset", method="POST")).close()
+    return AwsSession(moto_server.endpoint_url)
+
+
+@dataclass
+class Deployment:
+    spec: DeploymentSpec
+    outputs: StackOutputs
+    aws: AwsSession
+    account_id: str = ACCOUNT_ID
+
+    def client(self, service: str) -> Any:
+        return self.aws.client(service)
+
+
+@pytest.fixture
+def deployment(aws: AwsSession, monkeypatch: pytest.MonkeyPatch) -> Deployment:
+    """The tuned spec provisioned in the emulator, with this process set up to run handlers in-process."""
+    spec = build_spec("tuned")
+    outputs = provision(aws, spec)
+    env = {
+        **aws.function_environment(),
+        **spec.collector_environment(
+            topic_arn=outputs.topic_arn, run_table=outputs.run_table_name, bucket=outputs.bucket_name
+        ),
+        **spec.reporter_environment(run_table=outputs.run_table_name, bucket=outputs.bucket_name),
+        "POWERTOOLS_SERVICE_NAME": "cidb-tests",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Deployment(spec, outputs, aws)
+
+
+def lambda_context(function_name: str = "cidb-tests", timeout_seconds: float = 900) -> InvocationContext:
+    """The context object Lambda passes, for calling a handler in-process."""
+    config = {
+        "name": function_name,
+        "arn": f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{function_name}",
+        "memory_mb": 1024,
+    }
+    return InvocationContext(config, str(uuid.uuid4()), time.time() + timeout_seconds, "test-stream")
