@@ -24,8 +24,7 @@ class ApiCallCounter:
         service = model.service_model.service_name
         self.calls[f"{service}.{model.name}"] += 1
         if service == "s3" and model.name == "PutObject" and params:
-            body = params.get("body", b"")
-            self.s3_bytes_written += len(body) if isinstance(body, bytes | bytearray | str) else 0
+            self.s3_bytes_written += _body_size(params.get("body"))
 
     def take(self) -> tuple[dict[str, int], int]:
         """Counts since the last take, then reset."""
@@ -33,3 +32,14 @@ class ApiCallCounter:
         self.calls.clear()
         self.s3_bytes_written = 0
         return calls, written
+
+
+def _body_size(body: Any) -> int:
+    """Size of a request body, which botocore has usually wrapped in a BytesIO by now."""
+    if isinstance(body, bytes | bytearray):
+        return len(body)
+    if isinstance(body, str):
+        return len(body.encode())
+    if hasattr(body, "getbuffer"):
+        return body.getbuffer().nbytes
+    return 0

@@ -38,11 +38,8 @@ def _trace_id(run_id: str, seq: int) -> str:
     return hashlib.sha256(f"{run_id}:{seq}".encode()).hexdigest()[:32]
 
 
-def _synthetic(event: dict[str, Any], account_id: str) -> list[dict[str, Any]]:
-    try:
-        count, seed = int(event["count"]), int(event.get("seed", 0))
-    except (KeyError, TypeError, ValueError):
-        raise ConfigError("synthetic collection needs an integer 'count' (and optional integer 'seed')") from None
+def synthetic_policies(count: int, seed: int, account_id: str) -> list[dict[str, Any]]:
+    """Synthetic policies in the same shape :func:`iter_policies` yields for IAM ones."""
     return [
         {
             "name": p.name,
@@ -57,6 +54,14 @@ def _synthetic(event: dict[str, Any], account_id: str) -> list[dict[str, Any]]:
         }
         for p in generate_policies(count, seed)
     ]
+
+
+def _synthetic_from_event(event: dict[str, Any], account_id: str) -> list[dict[str, Any]]:
+    try:
+        count, seed = int(event["count"]), int(event.get("seed", 0))
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError("synthetic collection needs an integer 'count' (and optional integer 'seed')") from None
+    return synthetic_policies(count, seed, account_id)
 
 
 def build_records(policies: list[dict[str, Any]], *, run_id: str, account_id: str) -> list[PolicyRecord]:
@@ -94,7 +99,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(**{LogField.RUN_ID: run_id})
 
     if source == "synthetic":
-        policies = _synthetic(event, account_id)
+        policies = _synthetic_from_event(event, account_id)
     else:
         policies = list(iter_policies(aws.client("iam"), include_aws_managed=bool(event.get("include_aws_managed"))))
     records = build_records(policies, run_id=run_id, account_id=account_id)

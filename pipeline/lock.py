@@ -60,6 +60,18 @@ class LockStats:
     acquire_failed: int = 0
     wait_ms: list[float] = field(default_factory=list)
 
+    def publish(self, metrics: Any) -> None:
+        """Emit the counts once per invocation, zeros included, so alarms and graphs see steady data."""
+        for name, value in (
+            (MetricName.LOCK_ACQUIRED, self.acquired),
+            (MetricName.LOCK_CONTENDED, self.contended),
+            (MetricName.LOCK_STALE_BROKEN, self.stale_broken),
+            (MetricName.LOCK_ACQUIRE_FAILED, self.acquire_failed),
+        ):
+            metrics.add_metric(name=name, unit="Count", value=value)
+        for wait in self.wait_ms:
+            metrics.add_metric(name=MetricName.LOCK_WAIT_MS, unit="Milliseconds", value=wait)
+
 
 @dataclass(frozen=True)
 class LockHandle:
@@ -82,15 +94,15 @@ class S3Lock:
         *,
         owner: str,
         logger: Any = None,
-        metrics: Any = None,
+        stats: LockStats | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.s3, self.bucket, self.settings, self.owner = s3, bucket, settings, owner
         self.key = lock_key(target_key)
-        self.logger, self.metrics = logger, metrics
+        self.logger = logger
         self._sleep, self._rng = sleep, rng
-        self.stats = LockStats()
+        self.stats = stats if stats is not None else LockStats()
 
     def backoff_seconds(self, attempt: int) -> float:
         """Exponential backoff with jitter: ceiling * (1 - jitter * U[0,1)), ceiling = base * 2^(attempt-1).
@@ -109,12 +121,10 @@ class S3Lock:
             if handle:
                 return handle
             self.stats.contended += 1
-            self._count(MetricName.LOCK_CONTENDED)
             self._log("info", "lock busy", LockEvent.CONTENDED, lock_id, attempt=attempt)
             if attempt < self.settings.max_attempts:
                 self._sleep(self.backoff_seconds(attempt))
         self.stats.acquire_failed += 1
-        self._count(MetricName.LOCK_ACQUIRE_FAILED)
         waited = (time.monotonic() - started) * 1000
         self._log("warning", "lock not acquired", LockEvent.ACQUIRE_FAILED, lock_id, wait_ms=round(waited, 1))
         raise LockNotAcquired(
@@ -186,7 +196,6 @@ class S3Lock:
                 return None  # someone else took it over or released it first
             raise
         self.stats.stale_broken += 1
-        self._count(MetricName.LOCK_STALE_BROKEN)
         previous = _owner_of(body)
         self._log(
             "warning",
@@ -194,7 +203,7 @@ class S3Lock:
             LockEvent.STALE_BROKEN,
             lock_id,
             stale_age_s=round(age, 1),
-            previous_owner=previous,
+            **{LogField.PREVIOUS_OWNER: previous},
             attempt=attempt,
         )
         return self._acquired(lock_id, resp["ETag"], started, took_over=True)
@@ -203,15 +212,8 @@ class S3Lock:
         wait_ms = (time.monotonic() - started) * 1000
         self.stats.acquired += 1
         self.stats.wait_ms.append(wait_ms)
-        self._count(MetricName.LOCK_ACQUIRED)
-        if self.metrics is not None:
-            self.metrics.add_metric(name=MetricName.LOCK_WAIT_MS, unit="Milliseconds", value=wait_ms)
         self._log("info", "lock acquired", LockEvent.ACQUIRED, lock_id, wait_ms=round(wait_ms, 1))
         return LockHandle(lock_id=lock_id, key=self.key, etag=etag, wait_ms=wait_ms, took_over=took_over)
-
-    def _count(self, name: MetricName) -> None:
-        if self.metrics is not None:
-            self.metrics.add_metric(name=name, unit="Count", value=1)
 
     def _log(self, level: str, message: str, event: LockEvent, lock_id: str, **fields: Any) -> None:
         if self.logger is None:

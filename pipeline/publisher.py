@@ -102,13 +102,23 @@ class BatchPublisher:
                 result.given_up += [e["Id"] for e in retry]
                 break
             result.republished += len(retry)
-            self._count(MetricName.PUBLISH_RETRIES, len(retry))
             self._sleep(self._backoff.delay_amount(RetryContext(attempt_number=attempt)))
             pending = retry
-        self._count(MetricName.MESSAGES_PUBLISHED, result.published)
-        if result.given_up:
-            self._count(MetricName.PUBLISH_GIVEN_UP, len(result.given_up))
+        self._publish_metrics(result)
         return result
+
+    def _publish_metrics(self, result: PublishResult) -> None:
+        """Once per call, zeros included, so alarms and graphs see steady data."""
+        if self.metrics is None:
+            return
+        for name, value in (
+            (MetricName.MESSAGES_PUBLISHED, result.published),
+            (MetricName.PUBLISH_FAILED_ENTRIES, result.failed_entries),
+            (MetricName.PUBLISH_RETRIES, result.republished),
+            (MetricName.PUBLISH_GIVEN_UP, len(result.given_up)),
+            (MetricName.OVERSIZE_OFFLOADED, result.offloaded),
+        ):
+            self.metrics.add_metric(name=name, unit="Count", value=value)
 
     def _publish_round(self, pending: list[dict[str, Any]], result: PublishResult, attempt: int) -> list[dict]:
         retry = []
@@ -119,7 +129,6 @@ class BatchPublisher:
             result.published += len(resp.get("Successful", []))
             for failed in resp.get("Failed", []):
                 result.failed_entries += 1
-                self._count(MetricName.PUBLISH_FAILED_ENTRIES, 1)
                 self._log_failure(failed, attempt)
                 if failed.get("SenderFault"):
                     result.given_up.append(failed["Id"])
@@ -128,7 +137,7 @@ class BatchPublisher:
         return retry
 
     def _entry(self, record: PolicyRecord, result: PublishResult) -> dict[str, Any] | None:
-        entry = self._make_entry(record)
+        entry = self.make_entry(record)
         if entry_size(entry) <= SNS_MESSAGE_LIMIT_BYTES:
             return entry
         if self.s3 is None or not self.bucket:
@@ -139,21 +148,16 @@ class BatchPublisher:
         body = json.dumps(record.document, separators=(",", ":")).encode()
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
         result.offloaded += 1
-        self._count(MetricName.OVERSIZE_OFFLOADED, 1)
         self._log_oversize(record, entry_size(entry), offloaded=True)
-        return self._make_entry(replace(record, document=None, document_ref=key))
+        return self.make_entry(replace(record, document=None, document_ref=key))
 
     @staticmethod
-    def _make_entry(record: PolicyRecord) -> dict[str, Any]:
+    def make_entry(record: PolicyRecord) -> dict[str, Any]:
         return {
             "Id": str(record.seq),
             "Message": record.to_json(),
             "MessageAttributes": {"run_id": _attribute(record.run_id), "trace_id": _attribute(record.trace_id)},
         }
-
-    def _count(self, name: MetricName, value: int) -> None:
-        if self.metrics is not None and value:
-            self.metrics.add_metric(name=name, unit="Count", value=value)
 
     def _log_failure(self, failed: dict[str, Any], attempt: int) -> None:
         if self.logger is not None:

@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import aws, run_store
 from pipeline.csv_store import FencedCsvStore, SeedCsvStore, WriteConflictError
-from pipeline.lock import LockNotAcquired, S3Lock
+from pipeline.lock import LockNotAcquired, LockStats, S3Lock
 from pipeline.record import PolicyRecord, parse_message
 from pipeline.settings import OUTPUT_MODE_SEED, Settings, load_settings
 from pipeline.telemetry import LogField, MetricName, make_logger, make_metrics
@@ -47,14 +47,16 @@ def _parse(record: SQSRecord) -> PolicyRecord:
     return parsed
 
 
-def _write_group(settings: Settings, account_id: str, run_id: str, records: list[PolicyRecord], owner: str) -> None:
+def _write_group(
+    settings: Settings, account_id: str, run_id: str, records: list[PolicyRecord], owner: str, lock_stats: LockStats
+) -> None:
     s3 = aws.client("s3")
     if settings.output_mode == OUTPUT_MODE_SEED:
         result = SeedCsvStore(s3, settings.bucket, account_id, run_id).write(records)
     else:
         store = FencedCsvStore(s3, settings.bucket, account_id, run_id, settings.max_rows_per_file)
         lock = S3Lock(
-            s3, settings.bucket, store.lock_target, settings.lock, owner=owner, logger=logger, metrics=metrics
+            s3, settings.bucket, store.lock_target, settings.lock, owner=owner, logger=logger, stats=lock_stats
         )
         with lock.held():
             result = store.write(records)
@@ -62,8 +64,7 @@ def _write_group(settings: Settings, account_id: str, run_id: str, records: list
         metrics.add_metric(name=MetricName.S3_WRITE_MS, unit="Milliseconds", value=ms)
     metrics.add_metric(name=MetricName.RECORDS_WRITTEN, unit="Count", value=result.written)
     metrics.add_metric(name=MetricName.DUPLICATES_DROPPED, unit="Count", value=result.duplicates)
-    if result.conflicts:
-        metrics.add_metric(name=MetricName.WRITE_CONFLICTS, unit="Count", value=result.conflicts)
+    metrics.add_metric(name=MetricName.WRITE_CONFLICTS, unit="Count", value=result.conflicts)
     logger.info(
         "rows written",
         extra={
@@ -73,7 +74,7 @@ def _write_group(settings: Settings, account_id: str, run_id: str, records: list
             LogField.DUPLICATES: result.duplicates,
             LogField.WRITE_MS: round(sum(result.write_ms), 1),
             LogField.OBJECT_KEY: result.objects[-1] if result.objects else None,
-            "conflicts": result.conflicts,
+            LogField.CONFLICTS: result.conflicts,
         },
     )
     run_store.add_written(aws.client("dynamodb"), table=settings.run_table, run_id=run_id, count=result.written)
@@ -95,15 +96,18 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if status == "success":
             groups[(parsed.account_id, parsed.run_id)].append((parsed, record["messageId"]))
     owner = f"{context.function_name}/{context.aws_request_id}"
+    lock_stats = LockStats()
     for (account_id, run_id), members in groups.items():
         try:
-            _write_group(settings, account_id, run_id, [p for p, _ in members], owner)
+            _write_group(settings, account_id, run_id, [p for p, _ in members], owner, lock_stats)
         except (LockNotAcquired, WriteConflictError) as exc:
             logger.warning(str(exc), extra={LogField.RUN_ID: run_id, LogField.ERROR_CODE: type(exc).__name__})
             failures += [{"itemIdentifier": message_id} for _, message_id in members]
         except Exception:
             logger.exception("write failed; records returned to the queue", extra={LogField.RUN_ID: run_id})
             failures += [{"itemIdentifier": message_id} for _, message_id in members]
+    if settings.output_mode != OUTPUT_MODE_SEED:
+        lock_stats.publish(metrics)
     metrics.add_metric(name=MetricName.RECORDS_FAILED, unit="Count", value=len(failures))
     metrics.add_metric(name=MetricName.SDK_RETRIES, unit="Count", value=aws.take_sdk_retries())
     return {"batchItemFailures": failures}

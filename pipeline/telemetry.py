@@ -60,6 +60,8 @@ class LogField(StrEnum):
     MISSING = "missing"
     RECORDS = "records"
     DUPLICATES = "duplicates"
+    CONFLICTS = "conflicts"
+    PREVIOUS_OWNER = "previous_owner"
 
 
 class LockEvent(StrEnum):

@@ -13,9 +13,11 @@ import pytest
 
 from loadtest.aws_session import AwsSession
 from loadtest.emulator import ACCOUNT_ID, MotoServer
+from loadtest.job import LoadTestResult, run_loadtest
 from loadtest.lambda_runtime import InvocationContext
 from loadtest.outputs import StackOutputs
 from loadtest.provision import provision
+from loadtest.runner import LoadTestOptions
 from pipeline.spec import DeploymentSpec, build_spec
 
 
@@ -69,3 +71,9 @@ def lambda_context(function_name: str = "cidb-tests", timeout_seconds: float = 9
         "memory_mb": 1024,
     }
     return InvocationContext(config, str(uuid.uuid4()), time.time() + timeout_seconds, "test-stream")
+
+
+@pytest.fixture(scope="session")
+def local_run(tmp_path_factory: pytest.TempPathFactory) -> LoadTestResult:
+    """The default main job, run once: 1500 synthetic policies, tuned profile, embedded emulator."""
+    return run_loadtest(LoadTestOptions(policies=1500, out=tmp_path_factory.mktemp("local-run")))

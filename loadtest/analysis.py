@@ -1,0 +1,143 @@
+"""Turn a run's observations into the summary, the per-invocation table and the metric frame."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from typing import Any
+
+import pandas as pd
+
+from loadtest.captured_logs import emf_datapoints, merge_instance_logs
+from loadtest.metrics_frame import build_frame, lambda_rows, sns_rows, sqs_rows
+from loadtest.runner import RunObservation
+from pipeline.telemetry import MetricName
+
+
+def _metric(emf: pd.DataFrame, name: MetricName) -> pd.Series:
+    return emf.loc[emf["metric_name"] == name, "value"]
+
+
+def invocations_table(obs: RunObservation, emf: pd.DataFrame) -> pd.DataFrame:
+    rows = [
+        {
+            "request_id": inv.result.request_id,
+            "instance_id": inv.result.instance_id,
+            "start": pd.Timestamp(inv.result.started, unit="s", tz="UTC"),
+            "end": pd.Timestamp(inv.result.ended, unit="s", tz="UTC"),
+            "duration_ms": round(inv.result.duration_ms, 1),
+            "cold_start": inv.result.cold_start,
+            "outcome": inv.result.outcome,
+            "batch_size": inv.batch_size,
+            "failures": inv.failed,
+            "oldest_age_s": round(inv.oldest_age_s, 2),
+        }
+        for inv in obs.invocations
+    ]
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "request_id",
+            "instance_id",
+            "start",
+            "end",
+            "duration_ms",
+            "cold_start",
+            "outcome",
+            "batch_size",
+            "failures",
+            "oldest_age_s",
+        ],
+    )
+    per_request = emf[emf["request_id"].notna()].pivot_table(
+        index="request_id", columns="metric_name", values="value", aggfunc="sum"
+    )
+    for metric, column in ((MetricName.RECORDS_WRITTEN, "records_written"), (MetricName.LOCK_WAIT_MS, "lock_wait_ms")):
+        values = per_request[metric] if metric in per_request else pd.Series(dtype=float)
+        table[column] = table["request_id"].map(values).fillna(0).round(1)
+    return table
+
+
+def metric_frame(obs: RunObservation, emf: pd.DataFrame) -> pd.DataFrame:
+    collector = [r for r in obs.function_results if r.function == obs.spec.collector.name]
+    sent_at = collector[0].ended if collector else obs.started
+    return build_frame(
+        emf,
+        sqs_rows(obs.outputs, obs.samples, obs.invocations, obs.published, sent_at),
+        lambda_rows(obs.function_results, obs.samples, obs.outputs.reporter_function_name),
+        sns_rows(obs.outputs, obs.published, 0, sent_at),
+    )
+
+
+def _quantile(values: pd.Series, q: float) -> float | None:
+    return None if values.empty else round(float(values.quantile(q)), 1)
+
+
+def summarize(obs: RunObservation, emf: pd.DataFrame, fired: list[str], target: str) -> dict[str, Any]:
+    rec = obs.reconciliation
+    policies = len(obs.expected_keys)
+    pipeline_calls = {k: v for k, v in obs.api_calls.items() if k != "harness"}
+    by_operation: Counter[str] = Counter()
+    for ops in (obs.api_calls or {}).values():
+        by_operation.update(ops)
+    total = sum(sum(ops.values()) for ops in pipeline_calls.values())
+    waits = _metric(emf, MetricName.LOCK_WAIT_MS)
+    outcomes = Counter(inv.result.outcome for inv in obs.invocations)
+    return {
+        "profile": obs.spec.profile,
+        "target": target,
+        "run_id": obs.run_id,
+        "policies": policies,
+        "concurrency": obs.concurrency,
+        "batch_size": obs.spec.queue.batch_size,
+        "batching_window_seconds": obs.spec.queue.batching_window_seconds,
+        "published": obs.published,
+        "rows_written": rec.rows_written,
+        "unique_rows": rec.unique_rows,
+        "lost": rec.lost,
+        "duplicates": rec.duplicates,
+        "dlq": rec.dlq,
+        "unexpected_rows": rec.unexpected,
+        "output_files": rec.output_files,
+        "output_bytes": rec.output_bytes,
+        "timed_out": obs.timed_out,
+        "e2e_seconds": round(obs.ended - obs.started, 2),
+        **obs.floor,
+        "reporter_invocations": len(obs.invocations),
+        "reporter_outcomes": dict(outcomes),
+        "cold_starts": sum(1 for inv in obs.invocations if inv.result.cold_start),
+        "api_calls": {
+            "total": total,
+            "per_policy": round(total / policies, 3) if policies else None,
+            "by_component": pipeline_calls,
+            "by_operation": dict(sorted(by_operation.items())),
+        },
+        "s3_bytes_written": obs.s3_bytes_written,
+        "s3_bytes_written_per_output_byte": round(obs.s3_bytes_written / rec.output_bytes, 2)
+        if rec.output_bytes
+        else None,
+        "lock": {
+            "acquired": int(_metric(emf, MetricName.LOCK_ACQUIRED).sum()),
+            "contended": int(_metric(emf, MetricName.LOCK_CONTENDED).sum()),
+            "wait_ms_p50": _quantile(waits, 0.5),
+            "wait_ms_p99": _quantile(waits, 0.99),
+            "stale_broken": int(_metric(emf, MetricName.LOCK_STALE_BROKEN).sum()),
+            "acquire_failed": int(_metric(emf, MetricName.LOCK_ACQUIRE_FAILED).sum()),
+        },
+        "alarms_fired": fired,
+        "missing_keys": rec.missing_keys[:100],
+        "duplicate_keys": rec.duplicate_keys[:100],
+        "dlq_keys": rec.dlq_keys[:100],
+    }
+
+
+def load_emf(obs: RunObservation) -> pd.DataFrame:
+    if obs.log_dir is None:
+        return emf_datapoints([])
+    return emf_datapoints(merge_instance_logs(obs.log_dir))
+
+
+def json_ready(value: Any) -> Any:
+    """Summary values as plain JSON (no NaN, no numpy scalars)."""
+    return json.loads(json.dumps(value, default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v)))

@@ -1,0 +1,130 @@
+"""The ``cidb`` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from loadtest.job import LoadTestResult, run_loadtest
+from loadtest.outputs import OutputsError
+from loadtest.runner import LoadTestError, LoadTestOptions
+from loadtest.sampler import Sample
+from pipeline.spec import OVERRIDES, SpecError
+
+app = typer.Typer(help="CIDB pipeline toolkit.", no_args_is_help=True, add_completion=False)
+console = Console()
+
+
+@app.callback()
+def main() -> None:
+    """CIDB pipeline toolkit."""
+
+
+def _parse_overrides(values: list[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or key not in OVERRIDES:
+            raise typer.BadParameter(f"{item!r}: use KEY=VALUE with KEY one of {sorted(OVERRIDES)}", param_hint="--set")
+        try:
+            out[key] = OVERRIDES[key](raw)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{item!r}: {raw!r} is not a {OVERRIDES[key].__name__}", param_hint="--set"
+            ) from None
+    return out
+
+
+def _print_summary(result: LoadTestResult) -> None:
+    s = result.summary
+    table = Table(title=f"CIDB load test ({s['profile']}, {s['target']})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    lock = s["lock"]
+    for label, value in (
+        ("policies", s["policies"]),
+        ("rows written / unique", f"{s['rows_written']} / {s['unique_rows']}"),
+        ("lost", s["lost"]),
+        ("duplicates", s["duplicates"]),
+        ("DLQ", s["dlq"]),
+        ("e2e seconds", s["e2e_seconds"]),
+        ("emulator floor seconds", s.get("emulator_floor_seconds", "n/a")),
+        ("reporter invocations", s["reporter_invocations"]),
+        ("API calls (per policy)", f"{s['api_calls']['total']} ({s['api_calls']['per_policy']})"),
+        ("S3 bytes written (per output byte)", f"{s['s3_bytes_written']} ({s['s3_bytes_written_per_output_byte']})"),
+        ("lock acquired / contended", f"{lock['acquired']} / {lock['contended']}"),
+        ("lock wait p50 / p99 ms", f"{lock['wait_ms_p50']} / {lock['wait_ms_p99']}"),
+        ("alarms that would fire", ", ".join(s["alarms_fired"]) or "none"),
+    ):
+        table.add_row(label, str(value))
+    console.print(table)
+    console.print(f"Report: {result.report_dir / 'report.html'}")
+
+
+@app.command()
+def loadtest(
+    policies: Annotated[int, typer.Option(help="Synthetic policies to inject.")] = 1500,
+    profile: Annotated[str, typer.Option(help="Deployment profile: tuned or seed.")] = "tuned",
+    concurrency: Annotated[int | None, typer.Option(help="Reporter instances (default: the spec's).")] = None,
+    source: Annotated[str, typer.Option(help="synthetic, or iam (creates the policies in IAM first).")] = "synthetic",
+    out: Annotated[Path | None, typer.Option(help="Report directory.")] = None,
+    endpoint_url: Annotated[str | None, typer.Option(help="Use an emulator that is already running.")] = None,
+    target: Annotated[str, typer.Option(help="local (embedded emulator) or stack (a deployed stack).")] = "local",
+    stack: Annotated[str | None, typer.Option(help="Pulumi stack to read outputs from.")] = None,
+    outputs: Annotated[Path | None, typer.Option(help="JSON file of `pulumi stack output --json`.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic generator.")] = 7,
+    deadline: Annotated[float, typer.Option(help="Seconds after which the run stops and reports.")] = 900.0,
+    set_: Annotated[list[str], typer.Option("--set", help="Spec override KEY=VALUE, e.g. queue.batch_size=10.")] = [],  # noqa: B006
+) -> None:
+    """Inject policies through the whole pipeline and report what arrived."""
+    options = LoadTestOptions(
+        policies=policies,
+        profile=profile,
+        concurrency=concurrency,
+        source=source,
+        out=out,
+        endpoint_url=endpoint_url,
+        target=target,
+        stack=stack,
+        outputs_file=outputs,
+        seed=seed,
+        deadline_seconds=deadline,
+        overrides=_parse_overrides(set_),
+    )
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=console, transient=False) as bar:
+            task = bar.add_task("records", total=policies, status="starting")
+
+            def show(sample: Sample | None, expected: int) -> None:
+                if sample is None:
+                    return
+                settled = min(expected, sample.written + sample.dlq)
+                status = (
+                    f"queued {sample.visible}  in flight {sample.not_visible}  instances {sample.instances_in_flight}  "
+                    f"written {sample.written}  DLQ {sample.dlq}"
+                )
+                bar.update(task, total=expected, completed=settled, status=status)
+
+            result = run_loadtest(options, progress=show)
+    except (LoadTestError, SpecError, OutputsError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    _print_summary(result)
+    if not result.ok:
+        console.print(
+            f"[red]DATA LOSS:[/red] {result.summary['lost']} records lost and {result.summary['duplicates']} "
+            f"duplicated out of {result.summary['policies']}; missing keys are listed in "
+            f"{result.report_dir / 'summary.json'}"
+        )
+        raise typer.Exit(1)

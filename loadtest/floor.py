@@ -1,0 +1,51 @@
+"""The emulator's floor: the time the unavoidable calls alone take on this machine.
+
+ceil(N/10) PublishBatch calls, then receiving and deleting N messages, against a scratch
+topic and queue. Pipeline time minus this floor is what the pipeline itself costs.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from pipeline.publisher import BatchPublisher, pack_batches
+from pipeline.record import PolicyRecord
+
+
+def measure_floor(session: Any, records: list[PolicyRecord]) -> dict[str, float]:
+    sns, sqs = session.client("sns"), session.client("sqs")
+    name = f"cidb-floor-{uuid.uuid4().hex[:8]}"
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic_arn = sns.create_topic(Name=name)["TopicArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    entries = [BatchPublisher.make_entry(r) for r in records]
+    try:
+        started = time.perf_counter()
+        batches = pack_batches(entries)
+        for batch in batches:
+            sns.publish_batch(TopicArn=topic_arn, PublishBatchRequestEntries=batch)
+        published = time.perf_counter()
+        received = 0
+        while received < len(records):
+            got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+            if not got:
+                break
+            received += len(got)
+            sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)],
+            )
+        ended = time.perf_counter()
+    finally:
+        sns.delete_topic(TopicArn=topic_arn)
+        sqs.delete_queue(QueueUrl=queue_url)
+    return {
+        "emulator_floor_seconds": round(ended - started, 3),
+        "floor_publish_seconds": round(published - started, 3),
+        "floor_consume_seconds": round(ended - published, 3),
+        "floor_publish_calls": len(batches),
+        "floor_messages_received": received,
+    }

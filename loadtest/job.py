@@ -1,0 +1,60 @@
+"""``run_loadtest``: one call from options to a finished report directory."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from loadtest.alarm_eval import evaluate_alarms
+from loadtest.analysis import invocations_table, json_ready, load_emf, metric_frame, summarize
+from loadtest.report import dashboard_figures, run_charts, write_html
+from loadtest.runner import LoadTestError, LoadTestOptions, Progress, default_report_dir, run_local, run_stack
+from pipeline.spec import DeploymentSpec
+
+
+@dataclass
+class LoadTestResult:
+    report_dir: Path
+    spec: DeploymentSpec
+    summary: dict[str, Any]
+    alarms: pd.DataFrame | None
+
+    @property
+    def ok(self) -> bool:
+        return self.summary["lost"] == 0 and self.summary["duplicates"] == 0
+
+
+def _no_progress(*_: Any) -> None:
+    return None
+
+
+def run_loadtest(options: LoadTestOptions, progress: Progress = _no_progress) -> LoadTestResult:
+    problems = options.problems()
+    if problems:
+        raise LoadTestError("invalid load-test options: " + "; ".join(problems))
+    report_dir = options.out or default_report_dir()
+    report_dir.mkdir(parents=True, exist_ok=True)
+    run = run_stack if options.target == "stack" else run_local
+    obs = run(options, report_dir, progress)
+
+    emf = load_emf(obs)
+    alarms = None
+    if options.target == "local":
+        frame = metric_frame(obs, emf)
+        frame.to_csv(report_dir / "metrics.csv", index=False)
+        alarms = evaluate_alarms(obs.spec, frame)
+        invocations_table(obs, emf).to_csv(report_dir / "invocations.csv", index=False)
+        dashboards = dashboard_figures(obs.spec, frame)
+    else:
+        dashboards = []
+    fired = [] if alarms is None else list(alarms.loc[alarms["fired"], "name"])
+    summary = json_ready(summarize(obs, emf, fired, options.target))
+    (report_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_html(
+        report_dir / "report.html", summary, run_charts(emf, obs.samples, len(obs.expected_keys)), alarms, dashboards
+    )
+    return LoadTestResult(report_dir, obs.spec, summary, alarms)

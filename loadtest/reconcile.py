@@ -1,0 +1,94 @@
+"""Reconcile a run from what S3 and the DLQ really hold, not from the pipeline's counters."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.layout import report_prefix
+from pipeline.record import RecordError, parse_message
+
+
+@dataclass
+class Reconciliation:
+    expected: int
+    rows_written: int
+    unique_rows: int
+    duplicates: int
+    lost: int
+    dlq: int
+    unexpected: int
+    output_bytes: int
+    output_files: int
+    missing_keys: list[str] = field(default_factory=list)
+    duplicate_keys: list[str] = field(default_factory=list)
+    dlq_keys: list[str] = field(default_factory=list)
+    dlq_unparseable: int = 0
+
+
+def download_output(s3: Any, bucket: str, account_id: str, run_id: str, out_dir: Path) -> list[Path]:
+    """Copy the run's CSV files, byte for byte, into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = []
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=report_prefix(account_id, run_id))
+    for obj in (o for page in pages for o in page.get("Contents", [])):
+        if obj["Key"].endswith(".csv"):
+            path = out_dir / Path(obj["Key"]).name
+            path.write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+            files.append(path)
+    return sorted(files)
+
+
+def drain_dlq_keys(sqs: Any, dlq_url: str) -> tuple[list[str], int]:
+    """Record keys of every message in the DLQ; messages stay there (made visible again)."""
+    keys, unparseable, handles = [], 0, []
+    while True:
+        got = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
+        if not got:
+            break
+        for message in got:
+            handles.append(message["ReceiptHandle"])
+            try:
+                keys.append(parse_message(message["Body"]).key)
+            except RecordError:
+                unparseable += 1
+    for i in range(0, len(handles), 10):
+        sqs.change_message_visibility_batch(
+            QueueUrl=dlq_url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0} for n, h in enumerate(handles[i : i + 10])
+            ],
+        )
+    return keys, unparseable
+
+
+def reconcile(
+    expected_keys: list[str], csv_files: list[Path], dlq_keys: list[str], dlq_unparseable: int = 0
+) -> Reconciliation:
+    frames = [pd.read_csv(io.BytesIO(p.read_bytes()), dtype=str, keep_default_na=False) for p in csv_files]
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"record_key": pd.Series(dtype=str)})
+    counts = rows["record_key"].value_counts()
+    expected = pd.Index(sorted(set(expected_keys)))
+    written = expected.intersection(counts.index)
+    in_dlq = pd.Index(sorted(set(dlq_keys))).difference(written)
+    missing = expected.difference(written).difference(in_dlq)
+    duplicate_keys = counts[counts > 1]
+    return Reconciliation(
+        expected=len(expected),
+        rows_written=len(rows),
+        unique_rows=int(counts.size),
+        duplicates=int((duplicate_keys - 1).sum()),
+        lost=len(missing),
+        dlq=len(dlq_keys) + dlq_unparseable,
+        unexpected=len(counts.index.difference(expected)),
+        output_bytes=sum(p.stat().st_size for p in csv_files),
+        output_files=len(csv_files),
+        missing_keys=list(missing),
+        duplicate_keys=list(duplicate_keys.index),
+        dlq_keys=sorted(set(dlq_keys)),
+        dlq_unparseable=dlq_unparseable,
+    )

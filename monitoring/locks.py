@@ -1,0 +1,85 @@
+"""S3 lock monitoring: acquisitions, contention, waits, stale-lock take-overs and write conflicts."""
+
+from __future__ import annotations
+
+from monitoring.alarm_factory import IMMEDIATE, AlarmFactory
+from monitoring.emf import CidbMetricFactory
+from monitoring.model import AlarmDefinition, Severity, percentile
+from monitoring.naming import View
+from monitoring.widgets import HALF_WIDTH, LogWidget, Widget, graph
+from pipeline.spec import DeploymentSpec
+from pipeline.telemetry import MetricName
+
+
+class LockMonitoring:
+    """Only built when the spec enables the lock; the seed profile writes without one."""
+
+    def __init__(self, spec: DeploymentSpec, alarms: AlarmFactory) -> None:
+        reporter = CidbMetricFactory(spec, "reporter")
+        self.acquired = reporter.metric_count(MetricName.LOCK_ACQUIRED)
+        self.contended = reporter.metric_count(MetricName.LOCK_CONTENDED)
+        self.acquire_failed = reporter.metric_count(MetricName.LOCK_ACQUIRE_FAILED)
+        self.stale_broken = reporter.metric_count(MetricName.LOCK_STALE_BROKEN)
+        self.wait = {p: reporter.metric_milliseconds(MetricName.LOCK_WAIT_MS, percentile(p)) for p in (50, 90, 99)}
+        self.write_conflicts = reporter.metric_count(MetricName.WRITE_CONFLICTS)
+        self.s3_write = {p: reporter.metric_milliseconds(MetricName.S3_WRITE_MS, percentile(p)) for p in (50, 99)}
+
+        self.acquire_failed_alarm = alarms.alarm(
+            IMMEDIATE,
+            component="reporter",
+            suffix="lock-acquire-failed",
+            severity=Severity.WARNING,
+            metric=self.acquire_failed,
+            threshold=0,
+            summary=f"A reporter could not get the S3 lock in {spec.lock.max_attempts} attempts; its records went "
+            "back to the queue and will be retried.",
+            runbook_anchor="lock-acquire-failed",
+        )
+        self.wait_alarm = alarms.alarm(
+            IMMEDIATE,
+            component="reporter",
+            suffix="lock-wait-p99",
+            severity=Severity.WARNING,
+            metric=self.wait[99],
+            threshold=spec.alarms.lock_wait_p99_ms,
+            summary="p99 of the time reporters waited for the S3 lock is high: reporters queue up behind each other.",
+            runbook_anchor="lock-wait-p99",
+        )
+        self.stale_broken_alarm = alarms.alarm(
+            IMMEDIATE,
+            component="reporter",
+            suffix="lock-stale-broken",
+            severity=Severity.WARNING,
+            metric=self.stale_broken,
+            threshold=0,
+            summary=f"A reporter took over a lock older than its {spec.lock.timeout_seconds} s lease: its owner "
+            "crashed, timed out or paused. Fencing kept the data safe; find out why the owner died.",
+            runbook_anchor="lock-stale-broken",
+        )
+
+    @property
+    def alarms(self) -> tuple[AlarmDefinition, ...]:
+        return (self.acquire_failed_alarm, self.wait_alarm, self.stale_broken_alarm)
+
+    def summary_widgets(self) -> list[Widget]:
+        return []
+
+    def detail_widgets(self) -> dict[View, list[Widget]]:
+        return {
+            View.LOCKS: [
+                graph(
+                    "Lock events",
+                    self.acquired,
+                    self.contended,
+                    self.acquire_failed,
+                    self.stale_broken,
+                    alarms=(self.acquire_failed_alarm, self.stale_broken_alarm),
+                ),
+                graph("Lock wait", *self.wait.values(), alarms=(self.wait_alarm,), left_axis_label="ms"),
+                graph("S3 writes: duration and conflicts", *self.s3_write.values(), self.write_conflicts),
+                LogWidget("Lock acquisitions per 5 min", "lock-contention"),
+                LogWidget("Lock wait percentiles", "lock-wait-percentiles"),
+                LogWidget("Stale locks", "stale-locks", width=HALF_WIDTH),
+                LogWidget("Slowest S3 writes", "slowest-s3-writes", width=HALF_WIDTH),
+            ]
+        }

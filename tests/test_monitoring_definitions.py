@@ -1,0 +1,180 @@
+"""Alarm definitions: derived from the spec, pointing at emitted metrics, sane CloudWatch settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitoring import (
+    Comparison,
+    GraphWidget,
+    MathExpression,
+    MissingData,
+    MonitoredResources,
+    Severity,
+    build_monitoring,
+    check_age_threshold,
+)
+from monitoring.model import STANDARD_STATISTICS
+from monitoring.thresholds import AGE_MARGIN_SECONDS, age_budget_seconds, schedule_period_seconds
+from pipeline.spec import PROFILES, build_spec
+from pipeline.telemetry import MetricName
+
+# Documented metric names and the dimension our alarms use, per AWS namespace.
+AWS_METRICS = {
+    "AWS/SQS": (
+        "QueueName",
+        {
+            "ApproximateAgeOfOldestMessage",
+            "ApproximateNumberOfMessagesVisible",
+            "ApproximateNumberOfMessagesNotVisible",
+            "NumberOfMessagesSent",
+            "NumberOfMessagesDeleted",
+        },
+    ),
+    "AWS/Lambda": ("FunctionName", {"Errors", "Throttles", "Invocations", "Duration", "ConcurrentExecutions"}),
+    "AWS/SNS": ("TopicName", {"NumberOfMessagesPublished", "NumberOfNotificationsFailed"}),
+}
+TUNED = build_spec("tuned")
+
+
+@pytest.fixture(params=PROFILES)
+def spec(request):
+    return build_spec(request.param)
+
+
+def test_pure_layer_imports_without_pulumi():
+    code = "import sys, monitoring, loadtest.alarm_eval; sys.exit(any(m.startswith('pulumi') for m in sys.modules))"
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, check=False)
+    assert result.returncode == 0, "monitoring's pure layer or loadtest.alarm_eval imported pulumi"
+
+
+def test_cidb_metrics_are_telemetry_names_with_service_dimension(spec):
+    services = {fn.name for fn in spec.functions}
+    for metric in build_monitoring(spec).metrics():
+        if metric.namespace == spec.metrics_namespace:
+            assert metric.name in {m.value for m in MetricName}, f"{metric.name} is not a pipeline.telemetry name"
+            (key, value), *rest = metric.dimensions
+            assert key == "service" and value in services and not rest, f"{metric.label}: {metric.dimensions}"
+
+
+def test_aws_metrics_are_documented_and_point_at_passed_resources(spec):
+    resources = MonitoredResources(**{f.name: f"physical-{f.name}" for f in dataclasses.fields(MonitoredResources)})
+    names = {getattr(resources, f.name) for f in dataclasses.fields(MonitoredResources)}
+    for metric in build_monitoring(spec, resources).metrics():
+        if metric.namespace == spec.metrics_namespace:
+            continue
+        dimension, known = AWS_METRICS[metric.namespace]
+        assert metric.name in known, f"{metric.namespace} {metric.name} is not a metric we know AWS emits"
+        assert metric.dimension_map.keys() == {dimension}, f"{metric.label}: {metric.dimensions}"
+        assert metric.dimension_map[dimension] in names, f"{metric.label} points at {metric.dimension_map}"
+
+
+def test_alarm_settings_are_valid_cloudwatch(spec):
+    alarms = build_monitoring(spec).alarms
+    assert len({a.name for a in alarms}) == len(alarms), "alarm names must be unique"
+    for alarm in alarms:
+        metric = alarm.metric
+        assert metric.statistic in STANDARD_STATISTICS or metric.is_percentile, alarm.name
+        assert metric.period in (10, 30) or metric.period % 60 == 0, alarm.name
+        assert metric.period * alarm.evaluation_periods <= 7 * 86_400, alarm.name
+        assert 1 <= alarm.datapoints_to_alarm <= alarm.evaluation_periods, alarm.name
+        assert len(alarm.name) <= 255 and len(alarm.description) <= 1024, alarm.name
+        assert alarm.name.startswith(f"{spec.base_name}-") and alarm.name.endswith(f"-{alarm.severity}"), alarm.name
+
+
+def _by_suffix(spec):
+    return {a.name.removeprefix(f"{spec.base_name}-").rsplit("-", 1)[0]: a for a in build_monitoring(spec).alarms}
+
+
+def test_thresholds_come_from_the_spec(spec):
+    alarms = _by_suffix(spec)
+    assert alarms["queue-backlog"].threshold == spec.alarms.backlog_messages
+    assert alarms["dlq-depth"].threshold == spec.alarms.dlq_messages
+    assert alarms["dlq-depth"].comparison == Comparison.GREATER_OR_EQUAL
+    for fn in spec.functions:
+        role = fn.name.removeprefix(f"{spec.base_name}-")
+        expected = spec.alarms.duration_fraction_of_timeout * fn.timeout_seconds * 1000
+        assert alarms[f"{role}-duration-p99"].threshold == expected
+        assert alarms[f"{role}-duration-p99"].metric.statistic == "p99"
+    if spec.lock.enabled:
+        assert alarms["reporter-lock-wait-p99"].threshold == spec.alarms.lock_wait_p99_ms
+
+
+def test_age_threshold_is_raised_when_a_healthy_batch_could_exceed_it():
+    assert "930" in (check_age_threshold(TUNED) or ""), "tuned: 600 s < 30 s window + 900 s timeout must be reported"
+    age = _by_suffix(TUNED)["queue-oldest-message-age"]
+    assert age.threshold == age_budget_seconds(TUNED) + AGE_MARGIN_SECONDS
+    seed = build_spec("seed")
+    assert check_age_threshold(seed) is None
+    assert _by_suffix(seed)["queue-oldest-message-age"].threshold == seed.alarms.oldest_message_age_seconds
+
+
+def test_concurrency_alarm_only_with_a_cap():
+    assert _by_suffix(TUNED)["reporter-concurrency-at-cap"].threshold == 0.9 * 5
+    assert not any("concurrency" in name for name in _by_suffix(build_spec("seed")))
+
+
+def test_lock_alarms_only_when_the_lock_is_enabled():
+    assert "reporter-lock-acquire-failed" in _by_suffix(TUNED)
+    assert not any("lock" in name for name in _by_suffix(build_spec("seed")))
+
+
+@pytest.mark.parametrize(
+    ("schedule", "period"),
+    [("rate(1 day)", 86_400), ("rate(6 hours)", 21_600), ("rate(30 minutes)", 1800), ("cron(0 3 * * ? *)", None)],
+)
+def test_schedule_period(schedule, period):
+    assert schedule_period_seconds(schedule) == period
+
+
+def test_producer_stopped_only_with_a_rate_schedule():
+    alarm = _by_suffix(TUNED)["queue-producer-stopped"]
+    assert (alarm.metric.period, alarm.treat_missing_data, alarm.comparison) == (
+        86_400,
+        MissingData.BREACHING,
+        Comparison.LESS,
+    )
+    assert "queue-producer-stopped" not in _by_suffix(dataclasses.replace(TUNED, schedule_expression=None))
+    assert "queue-producer-stopped" not in _by_suffix(
+        dataclasses.replace(TUNED, schedule_expression="cron(0 3 * * ? *)")
+    )
+
+
+def test_data_loss_alarm_holds_until_next_verdict():
+    alarm = _by_suffix(TUNED)["verifier-data-loss"]
+    assert (alarm.metric.name, alarm.metric.statistic, alarm.threshold) == ("RunShortfall", "Maximum", 0)
+    assert alarm.treat_missing_data == MissingData.IGNORE
+
+
+def test_composite_pages_on_every_critical_alarm_and_nothing_else(spec):
+    monitoring = build_monitoring(spec)
+    critical = {a.name for a in monitoring.alarms if a.severity == Severity.CRITICAL}
+    assert set(monitoring.composite.children) == critical
+    for must in ("dlq-depth", "verifier-data-loss", "reporter-errors", "queue-oldest-message-age"):
+        assert any(must in name for name in critical), f"{must} must page"
+    assert monitoring.composite.rule().count("ALARM(") == len(critical)
+
+
+def test_every_alarm_metric_is_graphed_with_its_threshold(spec):
+    """The graph gets the alarm's own metric object and its threshold line from the alarm."""
+    monitoring = build_monitoring(spec)
+    graphs = [w for d in monitoring.dashboards for w in d.widgets if isinstance(w, GraphWidget)]
+    for alarm in monitoring.alarms:
+        shown = [g for g in graphs if alarm.metric in g.metrics and alarm.annotation in g.annotations]
+        assert shown, f"{alarm.name}: no graph shows its metric with its threshold"
+
+
+def test_math_inputs_are_metrics_of_the_same_plan():
+    monitoring = build_monitoring(TUNED)
+    maths = [m for d in monitoring.dashboards for w in d.widgets if isinstance(w, GraphWidget) for m in w.metrics]
+    maths = [m for m in maths if isinstance(m, MathExpression)]
+    assert maths, "the queue dashboard computes rates and time to drain"
+    for math in maths:
+        for metric_id in math.metrics:
+            assert metric_id in math.expression, f"{math.label}: {metric_id} unused"

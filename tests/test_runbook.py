@@ -1,0 +1,67 @@
+"""Every alarm links to a runbook entry that says what it means, what to run, where to look, how to fix."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from monitoring import View, build_monitoring
+from pipeline.spec import PROFILES, build_spec
+from queries import load_queries
+
+RUNBOOK = Path(__file__).resolve().parents[1] / "docs" / "runbook.md"
+_ANCHOR = re.compile(r'<a id="([\w-]+)"></a>')
+
+
+def _entries() -> dict[str, str]:
+    """Anchor -> text up to the next anchor."""
+    text = RUNBOOK.read_text()
+    marks = list(_ANCHOR.finditer(text))
+    ends = [m.start() for m in marks[1:]] + [len(text)]
+    return {m[1]: text[m.end() : end] for m, end in zip(marks, ends, strict=True)}
+
+
+def _alarms(profile: str) -> list:
+    monitoring = build_monitoring(build_spec(profile))
+    return [*monitoring.alarms, monitoring.composite]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_alarm_description_names_an_existing_runbook_entry(profile):
+    entries = _entries()
+    for alarm in _alarms(profile):
+        assert f"docs/runbook.md#{alarm.runbook_anchor}" in alarm.description, f"{alarm.name}: no runbook link"
+        assert alarm.runbook_anchor in entries, f"{alarm.name}: docs/runbook.md has no #{alarm.runbook_anchor}"
+
+
+@pytest.mark.parametrize("anchor", sorted(_entries()))
+def test_entry_says_meaning_first_query_dashboard_and_fix(anchor):
+    entry = _entries()[anchor]
+    for part in ("**Means:**", "**First query:**", "**Dashboard:**", "**Fix:**"):
+        assert part in entry, f"runbook #{anchor} lacks {part}"
+    first_query = entry.split("**First query:**", 1)[1].split("\n\n", 1)[0]
+    named = set(re.findall(r"`([\w-]+)`", first_query))
+    assert named & {q.name for q in load_queries()}, f"runbook #{anchor}: first query {named} is not a saved query"
+    dashboard = entry.split("**Dashboard:**", 1)[1].split("\n\n", 1)[0]
+    views = set(re.findall(r"`<prefix>-([\w-]+)`", dashboard))
+    assert views and views <= {v.value for v in View}, f"runbook #{anchor}: dashboards {views} do not exist"
+
+
+def test_every_entry_belongs_to_an_alarm():
+    used = {a.runbook_anchor for profile in PROFILES for a in _alarms(profile)}
+    assert set(_entries()) == used, (
+        f"entries without alarm: {set(_entries()) - used}; missing: {used - set(_entries())}"
+    )
+
+
+def test_internal_links_point_at_entries():
+    links = set(re.findall(r"\]\(#([\w-]+)\)", RUNBOOK.read_text()))
+    assert links <= set(_entries()), f"broken runbook links: {links - set(_entries())}"
+
+
+def test_dlq_entry_explains_safe_redrive():
+    entry = _entries()["dlq-depth"]
+    assert "aws sqs start-message-move-task --source-arn" in entry
+    assert "record key" in entry
