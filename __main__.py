@@ -1,11 +1,30 @@
-"""CIDB Pulumi program: stack configuration -> DeploymentSpec -> AWS resources -> stack outputs."""
+"""CIDB Pulumi program: stack configuration -> DeploymentSpec -> pipeline + monitoring -> stack outputs."""
 
 import pulumi
 
+from monitoring import MonitoredResources
+from monitoring.component import PipelineMonitoring
 from stack import CidbPipeline, read_settings
+
+ROLES = ("collector", "reporter", "verifier")
 
 settings = read_settings()
 pipeline = CidbPipeline("cidb", settings.spec)
-# Monitoring goes here: a component reading `pipeline` (see CidbPipeline) and `settings.notifications`.
+monitoring = PipelineMonitoring(
+    "cidb-monitoring",
+    settings.spec,
+    MonitoredResources(
+        queue_name=pipeline.queue.name,
+        dlq_name=pipeline.dlq.name,
+        topic_name=pipeline.topic.name,
+        **{f"{role}_function": pipeline.functions[role].name for role in ROLES},
+        **{f"{role}_log_group": pipeline.log_groups[role].name for role in ROLES},
+    ),
+    alarm_emails=settings.notifications.emails,
+    webhook_url=settings.notifications.webhook_url,
+    opts=pulumi.ResourceOptions(depends_on=[pipeline]),
+)
 for name, value in pipeline.outputs.items():
     pulumi.export(name, value)
+pulumi.export("alarm_topic_arn", monitoring.alarm_topic_arn)
+pulumi.export("dashboards", monitoring.dashboard_names)

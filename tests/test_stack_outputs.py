@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import runpy
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ import pulumi
 import pulumi_mocks
 import pytest
 from pulumi_mocks import Deployment, deploy
+
+from loadtest.outputs import StackOutputs
 
 ROOT = Path(__file__).resolve().parent.parent
 # The contract with `cidb loadtest --target stack --outputs FILE`; docs/deploy.md lists the same names.
@@ -27,6 +30,7 @@ EXPORTS = {
     "run_table_name",
     *(f"{key}_{what}" for key in ("collector", "reporter", "verifier") for what in ("function_name", "log_group_name")),
 }
+MONITORING_EXPORTS = {"alarm_topic_arn", "dashboards"}
 
 
 @pytest.fixture(scope="module")
@@ -85,4 +89,10 @@ def test_main_program_exports_the_pipeline_outputs(monkeypatch: pytest.MonkeyPat
         runpy.run_path(str(ROOT / "__main__.py"))
 
     program()
-    assert set(exported) == EXPORTS, f"__main__.py exports differ: {set(exported) ^ EXPORTS}"
+    expected = EXPORTS | MONITORING_EXPORTS
+    assert set(exported) == expected, f"__main__.py exports differ: {set(exported) ^ expected}"
+
+
+def test_load_test_reads_exactly_the_pipeline_outputs() -> None:
+    fields = {f.name for f in dataclasses.fields(StackOutputs)}
+    assert fields == EXPORTS, f"loadtest StackOutputs and stack exports differ: {fields ^ EXPORTS}"
