@@ -79,6 +79,9 @@ def loadtest(
     outputs: Annotated[Path | None, typer.Option(help="JSON file of `pulumi stack output --json`.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic generator.")] = 7,
     deadline: Annotated[float, typer.Option(help="Seconds after which the run stops and reports.")] = 900.0,
+    inject_stale_lock: Annotated[
+        bool, typer.Option(help="Start with the run's lock held by a crashed writer (tests stale-lock take-over).")
+    ] = False,
     set_: Annotated[list[str], typer.Option("--set", help="Spec override KEY=VALUE, e.g. queue.batch_size=10.")] = [],  # noqa: B006
 ) -> None:
     """Inject policies through the whole pipeline and report what arrived."""
@@ -94,6 +97,7 @@ def loadtest(
         outputs_file=outputs,
         seed=seed,
         deadline_seconds=deadline,
+        inject_stale_lock=inject_stale_lock,
         overrides=_parse_overrides(set_),
     )
     columns = (

@@ -24,6 +24,7 @@ from typing import Any
 from loadtest.aws_session import AwsSession
 from loadtest.emulator import ACCOUNT_ID, MotoServer
 from loadtest.esm import EventSourceMapping
+from loadtest.faults import plant_stale_lock
 from loadtest.floor import measure_floor
 from loadtest.lambda_runtime import FunctionConfig, FunctionInstance, InvocationResult
 from loadtest.outputs import StackOutputs, load_outputs
@@ -59,6 +60,7 @@ class LoadTestOptions:
     deadline_seconds: float = 900.0
     idle_seconds: float = 3.0
     retry_delay_seconds: int = 1
+    inject_stale_lock: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def problems(self) -> list[str]:
@@ -71,6 +73,8 @@ class LoadTestOptions:
             out.append(f"--source={self.source!r} must be one of {SOURCES}")
         if self.concurrency is not None and self.concurrency < 1:
             out.append(f"--concurrency={self.concurrency} must be at least 1")
+        if self.target == "stack" and self.inject_stale_lock:
+            out.append("--inject-stale-lock needs the local target")
         if self.target == "stack" and self.source != "synthetic":
             out.append("--target stack publishes synthetic policies; --source iam needs the local target")
         return out
@@ -166,6 +170,8 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
             policies = create_iam_policies(harness.client("iam"), options.policies, options.seed)
             records = build_records(policies, run_id=run_id, account_id=ACCOUNT_ID)
         expected_keys = [r.key for r in records]
+        if options.inject_stale_lock:
+            plant_stale_lock(harness.client("s3"), outputs.bucket_name, ACCOUNT_ID, run_id)
 
         base_env = harness.function_environment()
         bucket, table = outputs.bucket_name, outputs.run_table_name

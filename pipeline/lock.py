@@ -103,14 +103,17 @@ class S3Lock:
         self.logger = logger
         self._sleep, self._rng = sleep, rng
         self.stats = stats if stats is not None else LockStats()
+        self._last_conflict = ""
 
     def backoff_seconds(self, attempt: int) -> float:
-        """Exponential backoff with jitter: ceiling * (1 - jitter * U[0,1)), ceiling = base * 2^(attempt-1).
+        """Capped exponential backoff with jitter: ceiling * (1 - jitter * U[0,1)).
 
-        A jitter factor of 1.0 is "full jitter" (uniform between 0 and the ceiling), which
-        spreads waiting writers apart best; 0 gives plain exponential backoff.
+        ceiling = min(base * 2^(attempt-1), max_backoff). A jitter factor of 1.0 is "full
+        jitter" (uniform between 0 and the ceiling), which spreads waiting writers apart
+        best; 0 gives plain exponential backoff. The cap keeps a writer that lost a few
+        rounds from sleeping through the moments the lock is free.
         """
-        ceiling = self.settings.base_backoff_seconds * (2 ** (attempt - 1))
+        ceiling = min(self.settings.base_backoff_seconds * (2 ** (attempt - 1)), self.settings.max_backoff_seconds)
         return ceiling * (1.0 - min(1.0, self.settings.jitter_factor) * self._rng())
 
     def acquire(self) -> LockHandle:
@@ -121,7 +124,9 @@ class S3Lock:
             if handle:
                 return handle
             self.stats.contended += 1
-            self._log("info", "lock busy", LockEvent.CONTENDED, lock_id, attempt=attempt)
+            self._log(
+                "info", "lock busy", LockEvent.CONTENDED, lock_id, attempt=attempt, error_code=self._last_conflict
+            )
             if attempt < self.settings.max_attempts:
                 self._sleep(self.backoff_seconds(attempt))
         self.stats.acquire_failed += 1
@@ -172,6 +177,7 @@ class S3Lock:
             )
         except ClientError as exc:
             if error_code(exc) in CONFLICT_CODES:
+                self._last_conflict = error_code(exc)
                 return None
             raise
         return self._acquired(lock_id, resp["ETag"], started, took_over=False)

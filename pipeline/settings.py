@@ -15,6 +15,7 @@ LOCK_TIMEOUT_SECONDS    lock lease (default 60)
 LOCK_MAX_ATTEMPTS       lock acquisition attempts (default 5)
 LOCK_BASE_BACKOFF_SECONDS  base of the exponential backoff (default 2.0)
 LOCK_JITTER_FACTOR      random jitter added to each backoff, as a fraction (default 1.0)
+LOCK_MAX_BACKOFF_SECONDS  cap on one backoff (default 30.0)
 RUN_GRACE_SECONDS       verifier: how long after its start a run must be complete (default 900)
 AWS_ENDPOINT_URL        optional; points every client at an emulator
 """
@@ -36,6 +37,7 @@ ENV_LOCK_TIMEOUT = "LOCK_TIMEOUT_SECONDS"
 ENV_LOCK_MAX_ATTEMPTS = "LOCK_MAX_ATTEMPTS"
 ENV_LOCK_BASE_BACKOFF = "LOCK_BASE_BACKOFF_SECONDS"
 ENV_LOCK_JITTER = "LOCK_JITTER_FACTOR"
+ENV_LOCK_MAX_BACKOFF = "LOCK_MAX_BACKOFF_SECONDS"
 ENV_RUN_GRACE = "RUN_GRACE_SECONDS"
 
 OUTPUT_MODE_FENCED = "fenced"
@@ -57,6 +59,7 @@ class LockSettings:
     max_attempts: int = 5
     base_backoff_seconds: float = 2.0
     jitter_factor: float = 1.0
+    max_backoff_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_bucket: bool, ne
         max_attempts=int(_number(env, ENV_LOCK_MAX_ATTEMPTS, 5, int, 1)),
         base_backoff_seconds=_number(env, ENV_LOCK_BASE_BACKOFF, 2.0, float, 0.0),
         jitter_factor=_number(env, ENV_LOCK_JITTER, 1.0, float, 0.0),
+        max_backoff_seconds=_number(env, ENV_LOCK_MAX_BACKOFF, 30.0, float, 0.0),
     )
     return Settings(
         bucket=bucket,

@@ -41,6 +41,7 @@ OVERRIDE_KEYS: dict[str, str] = {
     "lockMaxAttempts": "lock.max_attempts",
     "lockBaseBackoffSeconds": "lock.base_backoff_seconds",
     "lockJitterFactor": "lock.jitter_factor",
+    "lockMaxBackoffSeconds": "lock.max_backoff_seconds",
     "rowsPerFile": "output.rows_per_file",
 }
 # Overrides for which "off" means "no value" (no concurrency cap).

@@ -35,6 +35,7 @@ OVERRIDE_SAMPLES = {
     "lockMaxAttempts": ("7", 7),
     "lockBaseBackoffSeconds": ("0.5", 0.5),
     "lockJitterFactor": ("0.25", 0.25),
+    "lockMaxBackoffSeconds": ("4", 4.0),
     "rowsPerFile": ("100", 100),
 }
 
