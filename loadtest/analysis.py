@@ -77,7 +77,7 @@ def _quantile(values: pd.Series, q: float) -> float | None:
 def summarize(obs: RunObservation, emf: pd.DataFrame, fired: list[str], target: str) -> dict[str, Any]:
     rec = obs.reconciliation
     policies = len(obs.expected_keys)
-    pipeline_calls = {k: v for k, v in obs.api_calls.items() if k != "harness"}
+    pipeline_calls = obs.api_calls
     by_operation: Counter[str] = Counter()
     for ops in (obs.api_calls or {}).values():
         by_operation.update(ops)
@@ -93,6 +93,7 @@ def summarize(obs: RunObservation, emf: pd.DataFrame, fired: list[str], target: 
         "batch_size": obs.spec.queue.batch_size,
         "batching_window_seconds": obs.spec.queue.batching_window_seconds,
         "published": obs.published,
+        "producer_error": obs.producer_error,
         "rows_written": rec.rows_written,
         "unique_rows": rec.unique_rows,
         "lost": rec.lost,

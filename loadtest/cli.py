@@ -125,6 +125,8 @@ def loadtest(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     _print_summary(result)
+    if result.summary["producer_error"]:
+        console.print(f"[red]{result.summary['producer_error']}[/red] (see {result.report_dir / 'logs'})")
     if not result.ok:
         console.print(
             f"[red]DATA LOSS:[/red] {result.summary['lost']} records lost and {result.summary['duplicates']} "

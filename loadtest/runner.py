@@ -102,6 +102,7 @@ class RunObservation:
     published: int = 0
     concurrency: int = 0
     log_dir: Path | None = None
+    producer_error: str | None = None
 
 
 Progress = Callable[[Sample | None, int], None]
@@ -248,6 +249,12 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
             for op, n in result.api_calls.items():
                 component[op] = component.get(op, 0) + n
         published = (collected[0].response or {}).get("published", 0) if collected else 0
+        if not collected:
+            producer_error = "the collector was still running at the deadline"
+        elif collected[0].outcome != "ok":
+            producer_error = f"collector {collected[0].outcome}: {collected[0].error}"
+        else:
+            producer_error = None
         return RunObservation(
             spec=spec,
             outputs=outputs,
@@ -267,6 +274,7 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
             published=published,
             concurrency=concurrency,
             log_dir=log_dir,
+            producer_error=producer_error,
         )
 
 
@@ -281,6 +289,7 @@ def run_stack(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
     outputs = load_outputs(outputs_file=options.outputs_file, stack=options.stack)
     spec = build_spec(outputs.profile, overrides=options.overrides)
     session = AwsSession(options.endpoint_url, region=outputs.region)
+    producer = AwsSession(options.endpoint_url, region=outputs.region)  # counted as the collector's calls
     account_id = session.client("sts").get_caller_identity()["Account"]
     run_id = f"lt-stack-{uuid.uuid4().hex[:8]}"
     records = synthetic_records(options.policies, options.seed, run_id=run_id, account_id=account_id)
@@ -291,8 +300,8 @@ def run_stack(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
     started = time.time()
     sampler.start()
     run_store.start_run(
-        session.client("dynamodb"),
-        session.client("s3"),
+        producer.client("dynamodb"),
+        producer.client("s3"),
         table=outputs.run_table_name,
         bucket=outputs.bucket_name,
         run_id=run_id,
@@ -301,7 +310,7 @@ def run_stack(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         keys=expected_keys,
     )
     publisher = BatchPublisher(
-        session.client("sns"), outputs.topic_arn, s3=session.client("s3"), bucket=outputs.bucket_name
+        producer.client("sns"), outputs.topic_arn, s3=producer.client("s3"), bucket=outputs.bucket_name
     )
     published = publisher.publish(records)
     idle = _QueueIdle(sampler)
@@ -318,7 +327,7 @@ def run_stack(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
     ended = time.time()
     files = download_output(session.client("s3"), outputs.bucket_name, account_id, run_id, report_dir / "output")
     dlq_keys, unparseable = drain_dlq_keys(session.client("sqs"), outputs.dlq_url)
-    calls, written = session.counter.take()
+    calls, written = producer.counter.take()
     return RunObservation(
         spec=spec,
         outputs=outputs,
@@ -330,7 +339,7 @@ def run_stack(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         expected_keys=expected_keys,
         reconciliation=reconcile(expected_keys, files, dlq_keys, unparseable),
         samples=sampler.samples,
-        api_calls={"harness": calls},
+        api_calls={"collector": calls},
         s3_bytes_written=written,
         published=published.published,
         concurrency=spec.queue.max_concurrency or 0,

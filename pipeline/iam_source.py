@@ -44,9 +44,10 @@ def iter_policies(iam: Any, *, include_aws_managed: bool = False) -> Iterator[di
             if default is None:
                 raise ValueError(f"IAM returned policy {policy['Arn']} without a default version document")
             yield {
-                "name": policy["PolicyName"],
+                # The ARN ends with the name; some emulators omit PolicyName and PolicyId.
+                "name": policy.get("PolicyName") or policy["Arn"].rsplit("/", 1)[-1],
                 "arn": policy["Arn"],
-                "id": policy["PolicyId"],
+                "id": policy.get("PolicyId", ""),
                 "version_id": default["VersionId"],
                 "aws_managed": aws_managed,
                 "attachment_count": int(policy.get("AttachmentCount", 0)),

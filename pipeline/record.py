@@ -134,7 +134,7 @@ def keys_digest(keys: list[str]) -> str:
 
 
 _REQUIRED = ("run_id", "seq", "total", "trace_id", "account_id", "policy")
-_REQUIRED_POLICY = ("name", "arn", "id", "version_id")
+_REQUIRED_POLICY = ("name", "arn", "version_id")
 
 
 def parse_message(body: str) -> PolicyRecord:

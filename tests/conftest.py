@@ -77,3 +77,17 @@ def lambda_context(function_name: str = "cidb-tests", timeout_seconds: float = 9
 def local_run(tmp_path_factory: pytest.TempPathFactory) -> LoadTestResult:
     """The default main job, run once: 1500 synthetic policies, tuned profile, embedded emulator."""
     return run_loadtest(LoadTestOptions(policies=1500, out=tmp_path_factory.mktemp("local-run")))
+
+
+@pytest.fixture(scope="session")
+def fault_run(tmp_path_factory: pytest.TempPathFactory) -> LoadTestResult:
+    """A small run that starts with the run's lock held by a crashed writer (short lease)."""
+    return run_loadtest(
+        LoadTestOptions(
+            policies=200,
+            inject_stale_lock=True,
+            overrides={"lock.timeout_seconds": 3, "queue.batching_window_seconds": 2},
+            idle_seconds=2,
+            out=tmp_path_factory.mktemp("fault-run"),
+        )
+    )

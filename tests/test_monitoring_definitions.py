@@ -116,7 +116,9 @@ def test_age_threshold_is_raised_when_a_healthy_batch_could_exceed_it():
 
 
 def test_concurrency_alarm_only_with_a_cap():
-    assert _by_suffix(TUNED)["reporter-concurrency-at-cap"].threshold == pytest.approx(0.9 * TUNED.queue.max_concurrency)
+    assert _by_suffix(TUNED)["reporter-concurrency-at-cap"].threshold == pytest.approx(
+        0.9 * TUNED.queue.max_concurrency
+    )
     assert not any("concurrency" in name for name in _by_suffix(build_spec("seed")))
 
 

@@ -152,12 +152,16 @@ def _flattened(record: dict, prefix: str = "") -> set[str]:
 
 
 @pytest.mark.parametrize("query", load_queries(), ids=lambda q: q.name)
-def test_query_fields_appear_in_captured_logs(query, local_run):
-    """GIVEN a real local run WHEN a saved query reads a field THEN one of its log groups logged that field."""
-    from pipeline.spec import build_spec
-
-    spec = getattr(local_run, "spec", None) or build_spec()
-    logged = set().union(*(_logged_fields(local_run.report_dir, getattr(spec, role).name) for role in query.log_groups))
+def test_query_fields_appear_in_captured_logs(query, local_run, fault_run):
+    """GIVEN real local runs (the default one, and one with a stale lock injected) WHEN a saved query reads a
+    field THEN one of its log groups logged that field."""
+    logged = set().union(
+        *(
+            _logged_fields(run.report_dir, getattr(run.spec, role).name)
+            for run in (local_run, fault_run)
+            for role in query.log_groups
+        )
+    )
     needed = referenced_fields(query.text) - PLATFORM_FIELDS - POWERTOOLS_EXCEPTION_FIELDS
     missing = sorted(needed - logged)
     assert not missing, (

@@ -1,0 +1,133 @@
+"""End to end: the real handlers, as separate processes, on a real moto server.
+
+These read as GIVEN a profile and a number of policies WHEN the load test runs THEN the
+reconciliation (read back from S3 and the DLQ) and the report say what happened.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from loadtest.job import LoadTestResult, run_loadtest
+from loadtest.runner import LoadTestOptions
+
+
+def _summary(run: LoadTestResult) -> dict:
+    return json.loads((run.report_dir / "summary.json").read_text())
+
+
+def test_tuned_run_of_1500_loses_and_duplicates_nothing(local_run: LoadTestResult) -> None:
+    s = _summary(local_run)
+    assert (s["policies"], s["rows_written"], s["unique_rows"]) == (1500, 1500, 1500), s
+    assert (s["lost"], s["duplicates"], s["dlq"]) == (0, 0, 0), s["missing_keys"]
+    assert local_run.ok
+
+
+def test_tuned_run_batches_instead_of_one_invocation_per_policy(local_run: LoadTestResult) -> None:
+    s = _summary(local_run)
+    invocations = pd.read_csv(local_run.report_dir / "invocations.csv")
+    assert len(invocations) == s["reporter_invocations"], "invocations.csv has one row per reporter invocation"
+    assert s["reporter_invocations"] <= 1500 / 25 + 5, f"{s['reporter_invocations']} invocations for 1500 records"
+    assert invocations["batch_size"].max() <= 25
+    assert invocations["records_written"].sum() == 1500, "per-invocation RecordsWritten adds up to the output"
+
+
+def test_tuned_run_counts_calls_bytes_and_lock_activity(local_run: LoadTestResult) -> None:
+    s = _summary(local_run)
+    by_component = s["api_calls"]["by_component"]
+    assert by_component["collector"]["sns.PublishBatch"] >= 150, "1500 records need at least 150 PublishBatch calls"
+    assert by_component["reporter"]["s3.PutObject"] >= s["reporter_invocations"]
+    assert s["s3_bytes_written"] > s["output_bytes"] > 0
+    assert s["lock"]["acquired"] >= s["reporter_invocations"] - s["lock"]["acquire_failed"]
+    assert s["emulator_floor_seconds"] > 0 and s["e2e_seconds"] > 0
+
+
+def test_tuned_run_writes_the_report_directory(local_run: LoadTestResult) -> None:
+    d = local_run.report_dir
+    for name in ("summary.json", "invocations.csv", "metrics.csv", "report.html", "emulator.log"):
+        assert (d / name).is_file(), f"{name} missing from {d}"
+    parts = sorted((d / "output").glob("*.csv"))
+    assert len(parts) == 3, f"1500 rows at 500 per part make 3 parts, got {[p.name for p in parts]}"
+    for part in parts:
+        assert part.read_text().startswith("record_key,"), f"{part.name} lacks its header row"
+    for fn in ("collector", "reporter", "verifier"):
+        assert (d / "logs" / f"{local_run.spec.base_name}-{fn}.jsonl").stat().st_size > 0
+    html = (d / "report.html").read_text()
+    for title in ("Records written over time", "Queue depth", "instances in flight", "Lock wait distribution"):
+        assert title in html, f"report.html lacks the chart {title!r}"
+    assert "<script" in html and "<script src=" not in html, "report.html must be self-contained"
+
+
+def test_clean_tuned_run_trips_no_alarm(local_run: LoadTestResult) -> None:
+    assert local_run.alarms is not None
+    fired = local_run.alarms.loc[local_run.alarms["fired"], "name"].tolist()
+    assert fired == [], f"a clean tuned run must not trip alarms, but {fired} fired"
+
+
+@pytest.fixture(scope="session")
+def seed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """The seed profile through the real CLI, as a user would run it."""
+    out = tmp_path_factory.mktemp("seed-run")
+    done = subprocess.run(
+        [sys.executable, "-m", "loadtest", "loadtest", "--profile", "seed", "--policies", "300", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return done, out
+
+
+def test_seed_profile_loses_data_under_concurrency(seed_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    done, out = seed_run
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["lost"] > 0, f"the seed's unlocked single CSV should lose rows; summary: {summary}"
+    assert summary["reporter_invocations"] >= 300, "batch size 1 means one invocation per policy"
+    assert done.returncode == 1, done.stdout[-2000:]
+    assert "DATA LOSS" in done.stdout
+
+
+def test_seed_profile_trips_the_data_loss_alarm(seed_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, out = seed_run
+    summary = json.loads((out / "summary.json").read_text())
+    assert any(name.endswith("verifier-data-loss-critical") for name in summary["alarms_fired"]), summary[
+        "alarms_fired"
+    ]
+    assert any(name.endswith("pipeline-unhealthy-page") for name in summary["alarms_fired"])
+
+
+def test_iam_source_collects_real_policies_end_to_end(tmp_path: Path) -> None:
+    run = run_loadtest(
+        LoadTestOptions(
+            policies=200, source="iam", out=tmp_path, overrides={"queue.batching_window_seconds": 2}, idle_seconds=2
+        )
+    )
+    s = run.summary
+    assert (s["lost"], s["duplicates"], s["unique_rows"]) == (0, 0, 200), s["missing_keys"]
+    iam_calls = s["api_calls"]["by_component"]["collector"]
+    assert iam_calls.get("iam.GetAccountAuthorizationDetails") == 1, iam_calls
+    assert not any(op.startswith("iam.") and "Authorization" not in op for op in iam_calls), iam_calls
+
+
+def test_stale_lock_is_taken_over_without_loss(fault_run: LoadTestResult) -> None:
+    s = fault_run.summary
+    assert s["lock"]["stale_broken"] >= 1, s["lock"]
+    assert (s["lost"], s["duplicates"]) == (0, 0), s["missing_keys"]
+    fired = set(fault_run.alarms.loc[fault_run.alarms["fired"], "name"])
+    assert any(name.endswith("lock-stale-broken-warning") for name in fired), fired
+
+
+def test_bad_options_fail_with_a_clear_message(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "loadtest", "loadtest", "--policies", "0", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "--policies=0 must be at least 1" in done.stdout
