@@ -11,6 +11,7 @@ import functools
 from typing import Any
 
 import boto3
+import botocore
 from botocore.config import Config
 
 RETRY_CONFIG = Config(
@@ -46,3 +47,27 @@ def take_sdk_retries() -> int:
 def error_code(exc: Exception) -> str:
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", type(exc).__name__))
+
+
+_CONDITIONAL_PARAMETERS = {"PutObject": ("IfMatch", "IfNoneMatch"), "DeleteObject": ("IfMatch",)}
+
+
+@functools.cache
+def require_conditional_writes() -> None:
+    """Fail at cold start if the runtime's botocore predates S3 conditional writes and deletes.
+
+    Fencing depends on them; an older SDK would reject the parameters at the first write, or
+    worse, a hand-rolled fallback would silently drop them.
+    """
+    model = client("s3").meta.service_model
+    missing = [
+        f"{operation}.{name}"
+        for operation, names in _CONDITIONAL_PARAMETERS.items()
+        for name in names
+        if name not in model.operation_model(operation).input_shape.members
+    ]
+    if missing:
+        raise RuntimeError(
+            f"botocore {botocore.__version__} lacks S3 conditional request parameters {missing}; "
+            "deploy the reporter with boto3 1.36 or newer (bundle it in the function archive or a layer)"
+        )

@@ -84,6 +84,8 @@ def _write_group(
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(need_bucket=True, need_topic=False)
+    if settings.output_mode != OUTPUT_MODE_SEED:
+        aws.require_conditional_writes()
     records = event.get("Records", [])
     metrics.add_metric(name=MetricName.RECORDS_RECEIVED, unit="Count", value=len(records))
     metrics.add_metadata(key="request_id", value=context.aws_request_id)
