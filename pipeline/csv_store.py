@@ -36,6 +36,9 @@ from pipeline.record import CSV_COLUMNS, PolicyRecord, key_digest
 
 INDEX_VERSION = 1
 MAX_WRITE_ATTEMPTS = 5
+# Policy documents reach 135 KB (and offloaded ones are larger); the csv module's default
+# field limit of 128 KiB would make such a part unreadable for every later writer.
+csv.field_size_limit(2**31 - 1)
 
 
 class WriteConflictError(RuntimeError):
@@ -88,9 +91,11 @@ class FencedCsvStore:
 
     def write(self, records: list[PolicyRecord]) -> WriteResult:
         result = WriteResult()
+        committed: set[str] = set()
         for _ in range(MAX_WRITE_ATTEMPTS):
             try:
-                self._write_once(records, result)
+                self._write_once(records, result, committed)
+                result.written, result.duplicates = len(committed), len(records) - len(committed)
                 return result
             except ClientError as exc:
                 if error_code(exc) not in CONFLICT_CODES:
@@ -101,7 +106,8 @@ class FencedCsvStore:
             "writes in a row lost to other writers"
         )
 
-    def _write_once(self, records: list[PolicyRecord], result: WriteResult) -> None:
+    def _write_once(self, records: list[PolicyRecord], result: WriteResult, committed: set[str]) -> None:
+        """One optimistic attempt; ``committed`` collects the digests this call has written so far."""
         index, index_etag = self._read_index()
         parts = self._current_parts(index)
         known = set().union(*(p.digests for p in parts)) if parts else set()
@@ -110,18 +116,19 @@ class FencedCsvStore:
             digest = key_digest(record.key)
             if digest not in known and digest not in fresh:
                 fresh[digest] = record
-        result.written, result.duplicates = len(fresh), len(records) - len(fresh)
         if not fresh:
             return
         pending = list(fresh.items())
         last = parts[-1] if parts else None
         if last is None or last.rows >= self.rows_per_file:
-            last = _Part(len(parts) + 1, part_key(self.account_id, self.run_id, len(parts) + 1), None, 0, set(), "")
+            number = last.number + 1 if last else 1
+            last = _Part(number, part_key(self.account_id, self.run_id, number), None, 0, set(), "")
             parts.append(last)
         while pending:
             room = self.rows_per_file - last.rows
             chunk, pending = pending[:room], pending[room:]
             self._append(last, chunk, result)
+            committed.update(digest for digest, _ in chunk)
             if pending:
                 number = last.number + 1
                 last = _Part(number, part_key(self.account_id, self.run_id, number), None, 0, set(), "")

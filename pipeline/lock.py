@@ -26,12 +26,12 @@ LOCK_JITTER_FACTOR (see :mod:`pipeline.settings`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -150,13 +150,17 @@ class S3Lock:
         self._log("info", "lock released", LockEvent.RELEASED, handle.lock_id)
         return True
 
-    @contextmanager
+    @contextlib.contextmanager
     def held(self) -> Iterator[LockHandle]:
         handle = self.acquire()
         try:
             yield handle
-        finally:
-            self.release(handle)
+        except BaseException:
+            # The original error matters more than a failed release; the lease frees the lock anyway.
+            with contextlib.suppress(ClientError):
+                self.release(handle)
+            raise
+        self.release(handle)
 
     def _body(self, lock_id: str, now: datetime) -> bytes:
         expires = now.timestamp() + self.settings.timeout_seconds

@@ -22,6 +22,7 @@ AWS_ENDPOINT_URL        optional; points every client at an emulator
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -85,8 +86,8 @@ def _number(env: Mapping[str, str], name: str, default: float, kind: type, minim
             f"environment variable {name}={raw!r} is not a valid {kind.__name__}; "
             f"set it to a number >= {minimum} or unset it to use {default}"
         ) from None
-    if value < minimum:
-        raise ConfigError(f"environment variable {name}={raw!r} must be >= {minimum}")
+    if not math.isfinite(value) or value < minimum:
+        raise ConfigError(f"environment variable {name}={raw!r} must be a finite number >= {minimum}")
     return value
 
 
