@@ -10,6 +10,11 @@ REPORTS_PREFIX = "reports/"
 OVERSIZE_PREFIX = "oversize/"
 RUNS_PREFIX = "runs/"
 LOCK_SUFFIX = ".lock"
+# Lock objects carry this tag so a lifecycle rule can expire leftovers: lifecycle filters
+# match prefixes, sizes and tags, never a key suffix.
+LOCK_TAG_KEY = "cidb-lock"
+LOCK_TAG_VALUE = "true"
+LOCK_TAGGING = f"{LOCK_TAG_KEY}={LOCK_TAG_VALUE}"
 
 
 def report_prefix(account_id: str, run_id: str) -> str:

@@ -40,7 +40,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from pipeline.aws import error_code
-from pipeline.layout import lock_key
+from pipeline.layout import LOCK_TAGGING, lock_key
 from pipeline.settings import LockSettings
 from pipeline.telemetry import LockEvent, LogField, MetricName
 
@@ -177,7 +177,11 @@ class S3Lock:
     def _try_create(self, lock_id: str, started: float) -> LockHandle | None:
         try:
             resp = self.s3.put_object(
-                Bucket=self.bucket, Key=self.key, Body=self._body(lock_id, datetime.now(UTC)), IfNoneMatch="*"
+                Bucket=self.bucket,
+                Key=self.key,
+                Body=self._body(lock_id, datetime.now(UTC)),
+                IfNoneMatch="*",
+                Tagging=LOCK_TAGGING,
             )
         except ClientError as exc:
             if error_code(exc) in CONFLICT_CODES:
@@ -199,7 +203,11 @@ class S3Lock:
             return None
         try:
             resp = self.s3.put_object(
-                Bucket=self.bucket, Key=self.key, Body=self._body(lock_id, datetime.now(UTC)), IfMatch=current["ETag"]
+                Bucket=self.bucket,
+                Key=self.key,
+                Body=self._body(lock_id, datetime.now(UTC)),
+                IfMatch=current["ETag"],
+                Tagging=LOCK_TAGGING,
             )
         except ClientError as exc:
             if error_code(exc) in CONFLICT_CODES or error_code(exc) in MISSING_CODES:

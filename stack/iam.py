@@ -103,7 +103,8 @@ def reporter_statements(*, queue_arn: Any, table_arn: Any, bucket_arn: Any) -> l
         ),
         allow(
             "WriteReportsAndLocks",
-            ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            # PutObjectTagging: lock objects are written with a tag (see stack/storage.py).
+            ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"],
             [objects(bucket_arn, layout.REPORTS_PREFIX)],
         ),
         allow("ReadOversize", ["s3:GetObject"], [objects(bucket_arn, layout.OVERSIZE_PREFIX)]),

@@ -19,6 +19,7 @@ BUCKET_PREFIX_MAX = 37  # S3's limit for bucket_prefix; the provider appends a 2
 RUN_TABLE_HASH_KEY = "run_id"  # the key pipeline.run_store reads and writes
 NONCURRENT_VERSION_DAYS = 30
 ABORT_MULTIPART_DAYS = 1
+LEFTOVER_LOCK_DAYS = 1
 _DAY_SECONDS = 24 * 3600
 
 
@@ -32,10 +33,10 @@ def oversize_retention_days(spec: DeploymentSpec) -> int:
 
 
 def lifecycle_rules(spec: DeploymentSpec) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
-    # Lock objects (reports/.../<key>.lock) have no expiry rule of their own: lifecycle filters
-    # match prefixes, sizes and tags, never suffixes, and any rule on reports/ would also expire
-    # the CSV parts. A lock left by a crashed reporter is taken over once stale by the next writer
-    # (conditional overwrite); released and taken-over locks leave noncurrent versions and delete
+    # Lock objects (reports/.../<key>.lock) are tagged, because lifecycle filters cannot match a
+    # key suffix and a rule on reports/ would also expire the CSV parts. A lock left by a crashed
+    # reporter is taken over by the next writer once stale; one whose run never gets another
+    # write expires here. Released and taken-over locks leave noncurrent versions and delete
     # markers, which the first rule removes.
     return [
         {
@@ -50,6 +51,12 @@ def lifecycle_rules(spec: DeploymentSpec) -> list[aws.s3.BucketLifecycleConfigur
             "status": "Enabled",
             "filter": {"prefix": layout.OVERSIZE_PREFIX},
             "expiration": {"days": oversize_retention_days(spec)},
+        },
+        {
+            "id": "expire-leftover-locks",
+            "status": "Enabled",
+            "filter": {"tag": {"key": layout.LOCK_TAG_KEY, "value": layout.LOCK_TAG_VALUE}},
+            "expiration": {"days": LEFTOVER_LOCK_DAYS},
         },
         {
             "id": "abort-incomplete-multipart-uploads",

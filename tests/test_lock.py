@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from loadtest.aws_session import AwsSession
-from pipeline.layout import lock_key
+from pipeline.layout import LOCK_TAGGING, lock_key
 from pipeline.lock import LockNotAcquired, S3Lock
 from pipeline.settings import LockSettings
 
@@ -75,7 +75,10 @@ def test_acquire_creates_lock_object_with_json_record(aws: AwsSession, bucket: s
     handle = lock.acquire()
     # THEN <target>.lock exists, created atomically with If-None-Match, holding id/owner/created/expires
     assert handle.key == f"{TARGET}.lock", "lock key is <target>.lock"
-    assert calls.calls[0] == ("PutObject", {"Bucket": bucket, "Key": handle.key, "IfNoneMatch": "*"}), calls.calls
+    expected = {"Bucket": bucket, "Key": handle.key, "IfNoneMatch": "*", "Tagging": LOCK_TAGGING}
+    assert calls.calls[0] == ("PutObject", expected), calls.calls
+    tags = s3.get_object_tagging(Bucket=bucket, Key=handle.key)["TagSet"]
+    assert tags == [{"Key": "cidb-lock", "Value": "true"}], "lock objects carry the tag the lifecycle rule expires"
     body = lock_body(s3)
     assert body["id"] == handle.lock_id, "lock body id is the handle's lock id"
     assert body["owner"] == "reporter/req-a", "lock body names its owner"

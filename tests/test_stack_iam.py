@@ -121,6 +121,7 @@ def _expected(deployment: Deployment, key: str) -> dict[str, set[str]]:
             "sqs:ChangeMessageVisibility": {o["queue_arn"]},
             "s3:GetObject": {f"{bucket}/reports/*", f"{bucket}/oversize/*"},
             "s3:PutObject": {f"{bucket}/reports/*"},
+            "s3:PutObjectTagging": {f"{bucket}/reports/*"},
             "s3:DeleteObject": {f"{bucket}/reports/*"},
             "s3:ListBucket": {bucket},
             "dynamodb:UpdateItem": {table},

@@ -93,11 +93,19 @@ def test_incomplete_multipart_uploads_are_aborted(tuned: Deployment) -> None:
     assert rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"] >= 1, "multipart abort"
 
 
+def test_leftover_lock_objects_expire(tuned: Deployment) -> None:
+    rule = _rules(tuned)["expire-leftover-locks"]
+    assert rule["filter"] == {"tag": {"key": layout.LOCK_TAG_KEY, "value": layout.LOCK_TAG_VALUE}}, "lock rule scope"
+    assert rule["expiration"]["days"] >= 1, "a lock lives for seconds; leftovers expire within days"
+
+
 def test_no_lifecycle_rule_expires_current_reports(tuned: Deployment) -> None:
+    lock_tag = {"key": layout.LOCK_TAG_KEY, "value": layout.LOCK_TAG_VALUE}
     for rule_id, rule in _rules(tuned).items():
         days = rule.get("expiration", {}).get("days")
         scope = rule["filter"].get("prefix", "")
-        assert days is None or (scope and not layout.REPORTS_PREFIX.startswith(scope)), (
+        only_locks = rule["filter"].get("tag") == lock_tag
+        assert days is None or only_locks or (scope and not layout.REPORTS_PREFIX.startswith(scope)), (
             f"lifecycle rule {rule_id!r} would expire current objects under {layout.REPORTS_PREFIX}"
         )
 
