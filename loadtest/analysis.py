@@ -11,7 +11,7 @@ import pandas as pd
 
 from loadtest.captured_logs import emf_datapoints, merge_instance_logs
 from loadtest.metrics_frame import build_frame, lambda_rows, sns_rows, sqs_rows
-from loadtest.runner import RunObservation
+from loadtest.observation import RunObservation
 from pipeline.telemetry import MetricName
 
 

@@ -11,8 +11,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from loadtest.job import LoadTestResult, run_loadtest
+from loadtest.options import LoadTestError, LoadTestOptions
 from loadtest.outputs import OutputsError
-from loadtest.runner import LoadTestError, LoadTestOptions
 from loadtest.sampler import Sample
 from pipeline.spec import OVERRIDES, SpecError
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,11 @@ import pandas as pd
 
 from loadtest.alarm_eval import evaluate_alarms
 from loadtest.analysis import invocations_table, json_ready, load_emf, metric_frame, summarize
+from loadtest.local_target import run_local
+from loadtest.observation import Progress
+from loadtest.options import LoadTestError, LoadTestOptions
 from loadtest.report import dashboard_figures, run_charts, write_html
-from loadtest.runner import LoadTestError, LoadTestOptions, Progress, default_report_dir, run_local, run_stack
+from loadtest.stack_target import run_stack
 from pipeline.spec import DeploymentSpec
 
 
@@ -26,6 +30,10 @@ class LoadTestResult:
     @property
     def ok(self) -> bool:
         return self.summary["lost"] == 0 and self.summary["duplicates"] == 0
+
+
+def default_report_dir() -> Path:
+    return Path("loadtest-results") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _no_progress(*_: Any) -> None:

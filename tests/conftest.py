@@ -15,9 +15,9 @@ from loadtest.aws_session import AwsSession
 from loadtest.emulator import ACCOUNT_ID, MotoServer
 from loadtest.job import LoadTestResult, run_loadtest
 from loadtest.lambda_runtime import InvocationContext
+from loadtest.options import LoadTestOptions
 from loadtest.outputs import StackOutputs
 from loadtest.provision import provision
-from loadtest.runner import LoadTestOptions
 from pipeline.spec import DeploymentSpec, build_spec
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from loadtest.job import LoadTestResult, run_loadtest
-from loadtest.runner import LoadTestOptions
+from loadtest.options import LoadTestOptions
 
 
 def _summary(run: LoadTestResult) -> dict:

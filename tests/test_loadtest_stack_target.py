@@ -14,7 +14,8 @@ from conftest import Deployment
 
 from loadtest.esm import EventSourceMapping
 from loadtest.job import run_loadtest
-from loadtest.runner import LoadTestOptions, function_config
+from loadtest.local_target import function_config
+from loadtest.options import LoadTestOptions
 
 
 def test_stack_target_publishes_watches_and_reconciles(deployment: Deployment, tmp_path: Path) -> None:

@@ -1,0 +1,166 @@
+"""The local target: the whole pipeline on the embedded emulator.
+
+Start moto, provision it from the spec, run the real collector and reporter as Lambda-like
+processes behind the event source mapping, wait until every record is in the output or the
+DLQ (or the queue is drained and idle, or the deadline passes), then reconcile from S3 and
+the DLQ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from loadtest.aws_session import AwsSession
+from loadtest.emulator import ACCOUNT_ID, MotoServer
+from loadtest.esm import EventSourceMapping
+from loadtest.faults import plant_stale_lock
+from loadtest.floor import measure_floor
+from loadtest.lambda_runtime import FunctionConfig, FunctionInstance, InvocationResult
+from loadtest.observation import Progress, RunObservation, reported_written, wait_until_drained
+from loadtest.options import LoadTestOptions
+from loadtest.provision import provision
+from loadtest.reconcile import download_output, drain_dlq_keys, reconcile
+from loadtest.sampler import QueueSampler
+from loadtest.seeding import create_iam_policies, synthetic_records
+from pipeline.collector import build_records
+from pipeline.spec import DeploymentSpec, FunctionSpec, build_spec
+
+
+def function_config(fn: FunctionSpec, env: dict[str, str], log_dir: Path, region: str) -> FunctionConfig:
+    return FunctionConfig(fn.name, fn.handler, fn.timeout_seconds, fn.memory_mb, env, log_dir, ACCOUNT_ID, region)
+
+
+def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) -> RunObservation:
+    log_dir = report_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    run_id = f"lt-{options.profile}-{uuid.uuid4().hex[:8]}"
+    with contextlib.ExitStack() as stack:
+        if options.endpoint_url:
+            endpoint, environment = options.endpoint_url, f"lt{uuid.uuid4().hex[:6]}"
+        else:
+            server = stack.enter_context(MotoServer(log_path=report_dir / "emulator.log"))
+            endpoint, environment = server.endpoint_url, "loadtest"
+        spec = build_spec(options.profile, environment=environment, overrides=options.overrides)
+        harness, esm_session = AwsSession(endpoint), AwsSession(endpoint)
+        outputs = provision(harness, spec)
+        records = synthetic_records(options.policies, options.seed, run_id=run_id, account_id=ACCOUNT_ID)
+        floor = measure_floor(harness, records)
+        if options.source == "iam":
+            policies = create_iam_policies(harness.client("iam"), options.policies, options.seed)
+            records = build_records(policies, run_id=run_id, account_id=ACCOUNT_ID)
+        expected_keys = [r.key for r in records]
+        if options.inject_stale_lock:
+            plant_stale_lock(harness.client("s3"), outputs.bucket_name, ACCOUNT_ID, run_id)
+
+        base_env = harness.function_environment()
+        bucket, table = outputs.bucket_name, outputs.run_table_name
+        collector = function_config(
+            spec.collector,
+            {**base_env, **spec.collector_environment(topic_arn=outputs.topic_arn, run_table=table, bucket=bucket)},
+            log_dir,
+            harness.region,
+        )
+        reporter = function_config(
+            spec.reporter,
+            {**base_env, **spec.reporter_environment(run_table=table, bucket=bucket)},
+            log_dir,
+            harness.region,
+        )
+        verifier = function_config(
+            spec.verifier,
+            {**base_env, **spec.verifier_environment(run_table=table, bucket=bucket)},
+            log_dir,
+            harness.region,
+        )
+        concurrency = options.concurrency or spec.queue.max_concurrency or 5
+        esm = EventSourceMapping(
+            esm_session.client("sqs"),
+            esm_session.counter,
+            queue_url=outputs.queue_url,
+            queue_arn=outputs.queue_arn,
+            function=reporter,
+            batch_size=spec.queue.batch_size,
+            window_seconds=spec.queue.batching_window_seconds,
+            max_concurrency=concurrency,
+            retry_delay_seconds=options.retry_delay_seconds,
+        )
+        sampler = QueueSampler(
+            harness.client("sqs"),
+            outputs.queue_url,
+            outputs.dlq_url,
+            written=reported_written(harness, outputs, run_id),
+            in_flight=lambda: esm.in_flight,
+            oldest_age=esm.take_max_age,
+        )
+        event = {"source": options.source, "run_id": run_id}
+        if options.source == "synthetic":
+            event.update(count=options.policies, seed=options.seed)
+        collected: list[InvocationResult] = []
+        producer = threading.Thread(target=lambda: collected.append(FunctionInstance(collector).invoke(event)))
+
+        started = time.time()
+        esm.start()
+        sampler.start()
+        producer.start()
+        timed_out = wait_until_drained(
+            sampler,
+            len(expected_keys),
+            producer_done=lambda: not producer.is_alive(),
+            idle_seconds=esm.idle_seconds,
+            idle_needed=options.idle_seconds,
+            deadline=started + options.deadline_seconds,
+            progress=progress,
+        )
+        esm.stop()
+        sampler.stop()
+        producer.join(timeout=spec.collector.timeout_seconds)
+        last_end = max([i.result.ended for i in esm.state.invocations] + [r.ended for r in collected] + [started])
+        verified = FunctionInstance(verifier).invoke({"run_id": run_id, "force": True})
+
+        s3, sqs = harness.client("s3"), harness.client("sqs")
+        files = download_output(s3, bucket, ACCOUNT_ID, run_id, report_dir / "output")
+        dlq_keys, unparseable = drain_dlq_keys(sqs, outputs.dlq_url)
+        results = collected + [i.result for i in esm.state.invocations] + [verified]
+        api_calls: dict[str, dict[str, int]] = {"event_source_mapping": dict(esm_session.counter.calls)}
+        for result in results:
+            component = api_calls.setdefault(_component(result.function, spec), {})
+            for op, n in result.api_calls.items():
+                component[op] = component.get(op, 0) + n
+        published = (collected[0].response or {}).get("published", 0) if collected else 0
+        if not collected:
+            producer_error = "the collector was still running at the deadline"
+        elif collected[0].outcome != "ok":
+            producer_error = f"collector {collected[0].outcome}: {collected[0].error}"
+        else:
+            producer_error = None
+        return RunObservation(
+            spec=spec,
+            outputs=outputs,
+            run_id=run_id,
+            account_id=ACCOUNT_ID,
+            started=started,
+            ended=last_end,
+            timed_out=timed_out,
+            expected_keys=expected_keys,
+            reconciliation=reconcile(expected_keys, files, dlq_keys, unparseable),
+            samples=sampler.samples,
+            invocations=list(esm.state.invocations),
+            function_results=results,
+            api_calls=api_calls,
+            s3_bytes_written=sum(r.s3_bytes_written for r in results),
+            floor=floor,
+            published=published,
+            concurrency=concurrency,
+            log_dir=log_dir,
+            producer_error=producer_error,
+        )
+
+
+def _component(function_name: str, spec: DeploymentSpec) -> str:
+    return {spec.collector.name: "collector", spec.reporter.name: "reporter", spec.verifier.name: "verifier"}.get(
+        function_name, function_name
+    )

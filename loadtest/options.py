@@ -1,0 +1,49 @@
+"""What a load test is asked to do, checked before anything starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TARGETS = ("local", "stack")
+SOURCES = ("synthetic", "iam")
+
+
+class LoadTestError(RuntimeError):
+    """The load test could not run; the message says what to change."""
+
+
+@dataclass
+class LoadTestOptions:
+    policies: int = 1500
+    profile: str = "tuned"
+    concurrency: int | None = None
+    source: str = "synthetic"
+    out: Path | None = None
+    endpoint_url: str | None = None
+    target: str = "local"
+    stack: str | None = None
+    outputs_file: Path | None = None
+    seed: int = 7
+    deadline_seconds: float = 900.0
+    idle_seconds: float = 3.0
+    retry_delay_seconds: int = 1
+    inject_stale_lock: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.policies < 1:
+            out.append(f"--policies={self.policies} must be at least 1")
+        if self.target not in TARGETS:
+            out.append(f"--target={self.target!r} must be one of {TARGETS}")
+        if self.source not in SOURCES:
+            out.append(f"--source={self.source!r} must be one of {SOURCES}")
+        if self.concurrency is not None and self.concurrency < 1:
+            out.append(f"--concurrency={self.concurrency} must be at least 1")
+        if self.target == "stack" and self.inject_stale_lock:
+            out.append("--inject-stale-lock needs the local target")
+        if self.target == "stack" and self.source != "synthetic":
+            out.append("--target stack publishes synthetic policies; --source iam needs the local target")
+        return out

@@ -1,0 +1,97 @@
+"""The stack target: load-test a deployed stack.
+
+Publish synthetic policies to the deployed topic with the collector's own publishing code,
+watch the deployed queues and bucket until the run has drained, and reconcile the same way
+as the local target. The deployed reporter does the work.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+from loadtest.aws_session import AwsSession
+from loadtest.observation import Progress, RunObservation, reported_written, wait_until_drained
+from loadtest.options import LoadTestOptions
+from loadtest.outputs import load_outputs
+from loadtest.reconcile import download_output, drain_dlq_keys, reconcile
+from loadtest.sampler import QueueSampler
+from loadtest.seeding import synthetic_records
+from pipeline import run_store
+from pipeline.publisher import BatchPublisher
+from pipeline.spec import build_spec
+
+
+def run_stack(options: LoadTestOptions, report_dir: Path, progress: Progress) -> RunObservation:
+    """Publish to a deployed stack and watch it; the deployed reporter does the work."""
+    outputs = load_outputs(outputs_file=options.outputs_file, stack=options.stack)
+    spec = build_spec(outputs.profile, overrides=options.overrides)
+    session = AwsSession(options.endpoint_url, region=outputs.region)
+    producer = AwsSession(options.endpoint_url, region=outputs.region)  # counted as the collector's calls
+    account_id = session.client("sts").get_caller_identity()["Account"]
+    run_id = f"lt-stack-{uuid.uuid4().hex[:8]}"
+    records = synthetic_records(options.policies, options.seed, run_id=run_id, account_id=account_id)
+    expected_keys = [r.key for r in records]
+    sampler = QueueSampler(
+        session.client("sqs"), outputs.queue_url, outputs.dlq_url, written=reported_written(session, outputs, run_id)
+    )
+    started = time.time()
+    sampler.start()
+    run_store.start_run(
+        producer.client("dynamodb"),
+        producer.client("s3"),
+        table=outputs.run_table_name,
+        bucket=outputs.bucket_name,
+        run_id=run_id,
+        account_id=account_id,
+        source="synthetic",
+        keys=expected_keys,
+    )
+    publisher = BatchPublisher(
+        producer.client("sns"), outputs.topic_arn, s3=producer.client("s3"), bucket=outputs.bucket_name
+    )
+    published = publisher.publish(records)
+    idle = _QueueIdle(sampler)
+    timed_out = wait_until_drained(
+        sampler,
+        len(expected_keys),
+        producer_done=lambda: True,
+        idle_seconds=idle,
+        idle_needed=max(options.idle_seconds, spec.queue.batching_window_seconds + 5),
+        deadline=started + options.deadline_seconds,
+        progress=progress,
+    )
+    sampler.stop()
+    ended = time.time()
+    files = download_output(session.client("s3"), outputs.bucket_name, account_id, run_id, report_dir / "output")
+    dlq_keys, unparseable = drain_dlq_keys(session.client("sqs"), outputs.dlq_url)
+    calls, written = producer.counter.take()
+    return RunObservation(
+        spec=spec,
+        outputs=outputs,
+        run_id=run_id,
+        account_id=account_id,
+        started=started,
+        ended=ended,
+        timed_out=timed_out,
+        expected_keys=expected_keys,
+        reconciliation=reconcile(expected_keys, files, dlq_keys, unparseable),
+        samples=sampler.samples,
+        api_calls={"collector": calls},
+        s3_bytes_written=written,
+        published=published.published,
+        concurrency=spec.queue.max_concurrency or 0,
+    )
+
+
+class _QueueIdle:
+    """Seconds since the deployed queue last held a message, judged from the samples."""
+
+    def __init__(self, sampler: QueueSampler) -> None:
+        self.sampler = sampler
+
+    def __call__(self) -> float:
+        busy = [s.time for s in self.sampler.samples if s.visible + s.not_visible > 0]
+        since = busy[-1] if busy else (self.sampler.samples[0].time if self.sampler.samples else time.time())
+        return time.time() - since
