@@ -18,6 +18,7 @@ from conftest import Deployment, lambda_context
 
 from loadtest.emulator import ACCOUNT_ID
 from loadtest.esm import to_lambda_record
+from loadtest.seeding import synthetic_records
 from pipeline import aws as pipeline_aws
 from pipeline import reporter
 from pipeline.csv_store import MAX_WRITE_ATTEMPTS, FencedCsvStore
@@ -25,7 +26,6 @@ from pipeline.layout import index_key, report_prefix
 from pipeline.lock import S3Lock
 from pipeline.record import CSV_COLUMNS, PolicyRecord, key_digest
 from pipeline.settings import LockSettings
-from pipeline.synthetic import generate_policies, synthetic_arn
 
 RUN = "run-reporter"
 HEADER = ",".join(CSV_COLUMNS)
@@ -36,26 +36,8 @@ class Crash(BaseException):
 
 
 def make_records(count: int, *, start: int = 1, run_id: str = RUN) -> list[PolicyRecord]:
-    policies = generate_policies(start - 1 + count, seed=9)[start - 1 :]
-    return [
-        PolicyRecord(
-            run_id=run_id,
-            seq=seq,
-            total=0,
-            trace_id=f"trace-{seq}",
-            account_id=ACCOUNT_ID,
-            policy_name=p.name,
-            policy_arn=synthetic_arn(ACCOUNT_ID, p),
-            policy_id=p.policy_id,
-            version_id=p.version_id,
-            aws_managed=False,
-            attachment_count=p.attachment_count,
-            create_date=p.create_date,
-            update_date=p.update_date,
-            document=p.document,
-        )
-        for seq, p in enumerate(policies, start=start)
-    ]
+    """Records exactly as the collector builds them (synthetic generator, real quoting cases)."""
+    return synthetic_records(start - 1 + count, 9, run_id=run_id, account_id=ACCOUNT_ID)[start - 1 :]
 
 
 def keys(records: list[PolicyRecord]) -> list[str]:
