@@ -14,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from loadtest.aws_session import AwsSession
+from loadtest.emulator import MotoServer
 from loadtest.job import LoadTestResult, run_loadtest
 from loadtest.options import LoadTestOptions
 
@@ -131,3 +133,22 @@ def test_bad_options_fail_with_a_clear_message(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "--policies=0 must be at least 1" in done.stdout
+
+
+def test_endpoint_url_uses_a_running_emulator(moto_server: MotoServer, tmp_path: Path) -> None:
+    # GIVEN an emulator that is already running WHEN the load test is pointed at it
+    run = run_loadtest(
+        LoadTestOptions(
+            policies=60,
+            endpoint_url=moto_server.endpoint_url,
+            out=tmp_path,
+            overrides={"queue.batching_window_seconds": 1},
+            idle_seconds=2,
+        )
+    )
+    # THEN the run happens there (its resources remain after the run) and reconciles cleanly
+    assert (run.summary["lost"], run.summary["duplicates"], run.summary["unique_rows"]) == (0, 0, 60)
+    s3 = AwsSession(moto_server.endpoint_url).client("s3")
+    buckets = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert run.spec.bucket_name in buckets, f"{run.spec.bucket_name} not in the running emulator: {buckets}"
+    assert not (tmp_path / "emulator.log").exists(), "no embedded emulator was started"
