@@ -22,16 +22,33 @@ from loadtest.floor import measure_floor
 from loadtest.lambda_runtime import FunctionConfig, FunctionInstance, InvocationResult
 from loadtest.observation import Progress, RunObservation, reported_written, wait_until_drained
 from loadtest.options import LoadTestOptions
+from loadtest.outputs import StackOutputs
 from loadtest.provision import provision
 from loadtest.reconcile import download_output, drain_dlq_keys, reconcile
 from loadtest.sampler import QueueSampler
 from loadtest.seeding import create_iam_policies, synthetic_records
 from pipeline.collector import build_records
-from pipeline.spec import DeploymentSpec, FunctionSpec, build_spec
+from pipeline.spec import DeploymentSpec, build_spec
 
 
-def function_config(fn: FunctionSpec, env: dict[str, str], log_dir: Path, region: str) -> FunctionConfig:
-    return FunctionConfig(fn.name, fn.handler, fn.timeout_seconds, fn.memory_mb, env, log_dir, ACCOUNT_ID, region)
+def function_configs(
+    spec: DeploymentSpec, outputs: StackOutputs, session: AwsSession, log_dir: Path
+) -> tuple[FunctionConfig, FunctionConfig, FunctionConfig]:
+    """Collector, reporter and verifier as the stack configures them, reaching ``session``'s endpoint."""
+    base = session.function_environment()
+    bucket, table = outputs.bucket_name, outputs.run_table_name
+    environments = (
+        spec.collector_environment(topic_arn=outputs.topic_arn, run_table=table, bucket=bucket),
+        spec.reporter_environment(run_table=table, bucket=bucket),
+        spec.verifier_environment(run_table=table, bucket=bucket),
+    )
+    collector, reporter, verifier = (
+        FunctionConfig(
+            fn.name, fn.handler, fn.timeout_seconds, fn.memory_mb, {**base, **env}, log_dir, ACCOUNT_ID, session.region
+        )
+        for fn, env in zip(spec.functions, environments, strict=True)
+    )
+    return collector, reporter, verifier
 
 
 def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) -> RunObservation:
@@ -56,26 +73,7 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         if options.inject_stale_lock:
             plant_stale_lock(harness.client("s3"), outputs.bucket_name, ACCOUNT_ID, run_id)
 
-        base_env = harness.function_environment()
-        bucket, table = outputs.bucket_name, outputs.run_table_name
-        collector = function_config(
-            spec.collector,
-            {**base_env, **spec.collector_environment(topic_arn=outputs.topic_arn, run_table=table, bucket=bucket)},
-            log_dir,
-            harness.region,
-        )
-        reporter = function_config(
-            spec.reporter,
-            {**base_env, **spec.reporter_environment(run_table=table, bucket=bucket)},
-            log_dir,
-            harness.region,
-        )
-        verifier = function_config(
-            spec.verifier,
-            {**base_env, **spec.verifier_environment(run_table=table, bucket=bucket)},
-            log_dir,
-            harness.region,
-        )
+        collector, reporter, verifier = function_configs(spec, outputs, harness, log_dir)
         concurrency = options.concurrency or spec.queue.max_concurrency or 5
         esm = EventSourceMapping(
             esm_session.client("sqs"),
@@ -122,7 +120,7 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         verified = FunctionInstance(verifier).invoke({"run_id": run_id, "force": True})
 
         s3, sqs = harness.client("s3"), harness.client("sqs")
-        files = download_output(s3, bucket, ACCOUNT_ID, run_id, report_dir / "output")
+        files = download_output(s3, outputs.bucket_name, ACCOUNT_ID, run_id, report_dir / "output")
         dlq_keys, unparseable = drain_dlq_keys(sqs, outputs.dlq_url)
         results = collected + [i.result for i in esm.state.invocations] + [verified]
         api_calls: dict[str, dict[str, int]] = {"event_source_mapping": dict(esm_session.counter.calls)}

@@ -42,7 +42,7 @@ from botocore.exceptions import ClientError
 from pipeline.aws import error_code
 from pipeline.layout import LOCK_TAGGING, lock_key
 from pipeline.settings import LockSettings
-from pipeline.telemetry import LockEvent, LogField, MetricName
+from pipeline.telemetry import LockEvent, LogField, MetricName, emit_counts
 
 CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
@@ -61,14 +61,15 @@ class LockStats:
     wait_ms: list[float] = field(default_factory=list)
 
     def publish(self, metrics: Any) -> None:
-        """Emit the counts once per invocation, zeros included, so alarms and graphs see steady data."""
-        for name, value in (
-            (MetricName.LOCK_ACQUIRED, self.acquired),
-            (MetricName.LOCK_CONTENDED, self.contended),
-            (MetricName.LOCK_STALE_BROKEN, self.stale_broken),
-            (MetricName.LOCK_ACQUIRE_FAILED, self.acquire_failed),
-        ):
-            metrics.add_metric(name=name, unit="Count", value=value)
+        emit_counts(
+            metrics,
+            (
+                (MetricName.LOCK_ACQUIRED, self.acquired),
+                (MetricName.LOCK_CONTENDED, self.contended),
+                (MetricName.LOCK_STALE_BROKEN, self.stale_broken),
+                (MetricName.LOCK_ACQUIRE_FAILED, self.acquire_failed),
+            ),
+        )
         for wait in self.wait_ms:
             metrics.add_metric(name=MetricName.LOCK_WAIT_MS, unit="Milliseconds", value=wait)
 

@@ -24,7 +24,7 @@ from botocore.retries.standard import ExponentialBackoff, RetryContext
 from pipeline.layout import oversize_key
 from pipeline.record import PolicyRecord
 from pipeline.spec import SNS_BATCH_ENTRIES, SNS_MESSAGE_LIMIT_BYTES
-from pipeline.telemetry import LogField, MetricName
+from pipeline.telemetry import LogField, MetricName, emit_counts
 
 
 class PublishIncomplete(RuntimeError):
@@ -108,17 +108,17 @@ class BatchPublisher:
         return result
 
     def _publish_metrics(self, result: PublishResult) -> None:
-        """Once per call, zeros included, so alarms and graphs see steady data."""
-        if self.metrics is None:
-            return
-        for name, value in (
-            (MetricName.MESSAGES_PUBLISHED, result.published),
-            (MetricName.PUBLISH_FAILED_ENTRIES, result.failed_entries),
-            (MetricName.PUBLISH_RETRIES, result.republished),
-            (MetricName.PUBLISH_GIVEN_UP, len(result.given_up)),
-            (MetricName.OVERSIZE_OFFLOADED, result.offloaded),
-        ):
-            self.metrics.add_metric(name=name, unit="Count", value=value)
+        if self.metrics is not None:
+            emit_counts(
+                self.metrics,
+                (
+                    (MetricName.MESSAGES_PUBLISHED, result.published),
+                    (MetricName.PUBLISH_FAILED_ENTRIES, result.failed_entries),
+                    (MetricName.PUBLISH_RETRIES, result.republished),
+                    (MetricName.PUBLISH_GIVEN_UP, len(result.given_up)),
+                    (MetricName.OVERSIZE_OFFLOADED, result.offloaded),
+                ),
+            )
 
     def _publish_round(self, pending: list[dict[str, Any]], result: PublishResult, attempt: int) -> list[dict]:
         retry = []

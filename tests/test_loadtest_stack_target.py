@@ -14,7 +14,7 @@ from conftest import Deployment
 
 from loadtest.esm import EventSourceMapping
 from loadtest.job import run_loadtest
-from loadtest.local_target import function_config
+from loadtest.local_target import function_configs
 from loadtest.options import LoadTestOptions
 
 
@@ -22,15 +22,7 @@ def test_stack_target_publishes_watches_and_reconciles(deployment: Deployment, t
     spec, outputs, aws = deployment.spec, deployment.outputs, deployment.aws
     outputs_file = tmp_path / "outputs.json"
     outputs_file.write_text(outputs.to_json())
-    reporter = function_config(
-        spec.reporter,
-        {
-            **aws.function_environment(),
-            **spec.reporter_environment(run_table=outputs.run_table_name, bucket=outputs.bucket_name),
-        },
-        tmp_path / "deployed-logs",
-        aws.region,
-    )
+    _, reporter, _ = function_configs(spec, outputs, aws, tmp_path / "deployed-logs")
     deployed = EventSourceMapping(
         aws.client("sqs"),
         aws.counter,
