@@ -9,7 +9,7 @@ from stack import CidbPipeline, read_settings
 ROLES = ("collector", "reporter", "verifier")
 
 settings = read_settings()
-pipeline = CidbPipeline("cidb", settings.spec)
+pipeline = CidbPipeline("cidb", settings.spec, load_test_principal_arns=settings.load_test_principal_arns)
 monitoring = PipelineMonitoring(
     "cidb-monitoring",
     settings.spec,

@@ -84,6 +84,9 @@ def summarize(obs: RunObservation, emf: pd.DataFrame, fired: list[str], target: 
     total = sum(sum(ops.values()) for ops in pipeline_calls.values())
     waits = _metric(emf, MetricName.LOCK_WAIT_MS)
     outcomes = Counter(inv.result.outcome for inv in obs.invocations)
+    init_errors: Counter[tuple[str, str]] = Counter(
+        (r.function, r.error or "") for r in obs.function_results if r.outcome == "init_error"
+    )
     return {
         "profile": obs.spec.profile,
         "target": target,
@@ -94,6 +97,11 @@ def summarize(obs: RunObservation, emf: pd.DataFrame, fired: list[str], target: 
         "batching_window_seconds": obs.spec.queue.batching_window_seconds,
         "published": obs.published,
         "producer_error": obs.producer_error,
+        "artifact": obs.artifact,
+        "init_errors": [
+            {"function": function, "error": error, "count": count}
+            for (function, error), count in sorted(init_errors.items())
+        ],
         "rows_written": rec.rows_written,
         "unique_rows": rec.unique_rows,
         "lost": rec.lost,
@@ -131,6 +139,26 @@ def summarize(obs: RunObservation, emf: pd.DataFrame, fired: list[str], target: 
         "duplicate_keys": rec.duplicate_keys[:100],
         "dlq_keys": rec.dlq_keys[:100],
     }
+
+
+def problems(summary: dict[str, Any]) -> list[str]:
+    """Why a run failed, one line each; empty for a run that delivered every record exactly once."""
+    out = []
+    for error in summary.get("init_errors") or []:
+        out.append(
+            f"{error['function']} failed at cold start ({error['count']}x): {error['error']}; "
+            "the deployed function would fail the same way"
+        )
+    if summary.get("producer_error"):
+        out.append(str(summary["producer_error"]))
+    if summary["lost"] or summary["duplicates"]:
+        out.append(
+            f"DATA LOSS: {summary['lost']} records lost and {summary['duplicates']} duplicated "
+            f"out of {summary['policies']}"
+        )
+    if summary["dlq"]:
+        out.append(f"{summary['dlq']} records in the DLQ instead of the output")
+    return out
 
 
 def load_emf(obs: RunObservation) -> pd.DataFrame:

@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from artifact import ArtifactError, LockError
 from loadtest.job import LoadTestResult, run_loadtest
 from loadtest.options import LoadTestError, LoadTestOptions
 from loadtest.outputs import OutputsError
@@ -62,6 +64,14 @@ def _print_summary(result: LoadTestResult) -> None:
         ("alarms that would fire", ", ".join(s["alarms_fired"]) or "none"),
     ):
         table.add_row(label, str(value))
+    artifact = s.get("artifact")
+    if artifact:
+        for label, value in (
+            ("artifact sha256", artifact["sha256"][:16]),
+            ("Powertools / boto3", f"{artifact['aws_lambda_powertools']} / {artifact['boto3']}"),
+            ("function python", f"{artifact['python']} (Lambda: {artifact['lambda_runtime']})"),
+        ):
+            table.add_row(label, str(value))
     console.print(table)
     console.print(f"Report: {result.report_dir / 'report.html'}")
 
@@ -83,6 +93,9 @@ def loadtest(
         bool, typer.Option(help="Start with the run's lock held by a crashed writer (tests stale-lock take-over).")
     ] = False,
     set_: Annotated[list[str], typer.Option("--set", help="Spec override KEY=VALUE, e.g. queue.batch_size=10.")] = [],  # noqa: B006
+    lambda_lock: Annotated[
+        Path | None, typer.Option(help="Build the Lambda artifact from this lock instead of lambda/requirements.lock.")
+    ] = None,
 ) -> None:
     """Inject policies through the whole pipeline and report what arrived."""
     options = LoadTestOptions(
@@ -98,6 +111,7 @@ def loadtest(
         seed=seed,
         deadline_seconds=deadline,
         inject_stale_lock=inject_stale_lock,
+        lambda_lock=lambda_lock,
         overrides=_parse_overrides(set_),
     )
     columns = (
@@ -121,16 +135,14 @@ def loadtest(
                 bar.update(task, total=expected, completed=settled, status=status)
 
             result = run_loadtest(options, progress=show)
-    except (LoadTestError, SpecError, OutputsError) as exc:
+    except (LoadTestError, SpecError, OutputsError, ArtifactError, LockError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     _print_summary(result)
-    if result.summary["producer_error"]:
-        console.print(f"[red]{result.summary['producer_error']}[/red] (see {result.report_dir / 'logs'})")
+    for line in result.problems:
+        console.print(f"[red]{escape(line)}[/red]")
     if not result.ok:
         console.print(
-            f"[red]DATA LOSS:[/red] {result.summary['lost']} records lost and {result.summary['duplicates']} "
-            f"duplicated out of {result.summary['policies']}; missing keys are listed in "
-            f"{result.report_dir / 'summary.json'}"
+            f"Keys and details: {result.report_dir / 'summary.json'}; function logs: {result.report_dir / 'logs'}"
         )
         raise typer.Exit(1)

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from loadtest.alarm_eval import evaluate_alarms
-from loadtest.analysis import invocations_table, json_ready, load_emf, metric_frame, summarize
+from loadtest.analysis import invocations_table, json_ready, load_emf, metric_frame, problems, summarize
 from loadtest.local_target import run_local
 from loadtest.observation import Progress
 from loadtest.options import LoadTestError, LoadTestOptions
@@ -28,8 +28,12 @@ class LoadTestResult:
     alarms: pd.DataFrame | None
 
     @property
+    def problems(self) -> list[str]:
+        return problems(self.summary)
+
+    @property
     def ok(self) -> bool:
-        return self.summary["lost"] == 0 and self.summary["duplicates"] == 0
+        return not self.problems
 
 
 def default_report_dir() -> Path:

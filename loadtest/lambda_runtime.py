@@ -2,29 +2,32 @@
 
 Instances overlap for real (separate interpreters, no shared state), can be killed when
 they exceed the function timeout, and start cold again afterwards, as Lambda's do. Each
-instance writes what the handler prints (Powertools JSON logs and EMF blobs) to its own
-log file, plus a ``platform.report`` line per invocation in Lambda's JSON log format.
+instance runs the built artifact (function archive and layer), never the development venv:
+see :mod:`loadtest.lambda_bootstrap`. It writes what the handler prints (Powertools JSON
+logs and EMF blobs) to its own log file, plus a ``platform.report`` line per invocation in
+Lambda's JSON log format.
+
+Environment variables: ``CIDB_LAMBDA_PYTHON``, the interpreter that runs the functions
+(default: ``python3.12``, Lambda's runtime, when it is on PATH, else this interpreter).
 """
 
 from __future__ import annotations
 
-import importlib
-import json
+import functools
 import multiprocessing
 import os
-import resource
+import shutil
 import subprocess
 import sys
 import time
-import traceback
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from loadtest.apicalls import ApiCallCounter
+from loadtest import apicalls, lambda_bootstrap
+from loadtest.lambda_bootstrap import platform_report
+from pipeline.spec import RUNTIME
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class FunctionConfig:
     log_dir: Path
     account_id: str
     region: str
+    code: tuple[Path, Path]  # (task root, opt root) of the unpacked artifact
 
     @property
     def arn(self) -> str:
@@ -57,107 +61,11 @@ class InvocationResult:
     api_calls: dict[str, int] = field(default_factory=dict)
     s3_bytes_written: int = 0
     init_ms: float = 0.0
+    init_error: dict[str, Any] | None = None
 
     @property
     def duration_ms(self) -> float:
         return (self.ended - self.started) * 1000
-
-
-class InvocationContext:
-    """The attributes of Lambda's context object that handlers and Powertools use."""
-
-    def __init__(self, config: dict[str, Any], request_id: str, deadline: float, stream: str) -> None:
-        self.function_name = config["name"]
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = config["arn"]
-        self.memory_limit_in_mb = config["memory_mb"]
-        self.aws_request_id = request_id
-        self.log_group_name = f"/aws/lambda/{config['name']}"
-        self.log_stream_name = stream
-        self._deadline = deadline
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.time()) * 1000))
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def platform_report(request_id: str, duration_ms: float, memory_mb: int, status: str, init_ms: float = 0.0) -> str:
-    metrics: dict[str, Any] = {
-        "durationMs": round(duration_ms, 2),
-        "billedDurationMs": int(duration_ms) + 1,
-        "memorySizeMB": memory_mb,
-        "maxMemoryUsedMB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
-    }
-    if init_ms:
-        metrics["initDurationMs"] = round(init_ms, 2)
-    record = {"requestId": request_id, "metrics": metrics, "status": status}
-    return json.dumps({"time": _now(), "type": "platform.report", "record": record})
-
-
-def worker_main(conn: Connection) -> None:
-    """Body of an instance process: load the handler once, then serve invocations."""
-    config, log_path = conn.recv()
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-    os.environ.update(config["environment"])
-    started = time.monotonic()
-    import boto3
-
-    boto3.setup_default_session()
-    counter = ApiCallCounter().install(boto3.DEFAULT_SESSION)
-    module_name, func_name = config["handler"].rsplit(".", 1)
-    handler = getattr(importlib.import_module(module_name), func_name)
-    init_ms = (time.monotonic() - started) * 1000
-    conn.send(("ready", init_ms))
-    stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
-    first = True
-    while True:
-        message = conn.recv()
-        if message is None:
-            return
-        event, request_id, deadline = message
-        begun = time.monotonic()
-        try:
-            response, outcome, error = (
-                handler(event, InvocationContext(config, request_id, deadline, stream)),
-                "ok",
-                None,
-            )
-        except Exception as exc:
-            response, outcome, error = None, "error", f"{type(exc).__name__}: {exc}"
-            print(
-                json.dumps(
-                    {
-                        "timestamp": _now(),
-                        "level": "ERROR",
-                        "requestId": request_id,
-                        "message": {
-                            "errorType": type(exc).__name__,
-                            "errorMessage": str(exc),
-                            "stackTrace": traceback.format_exception(exc),
-                        },
-                    }
-                )
-            )
-        duration = (time.monotonic() - begun) * 1000
-        print(
-            platform_report(
-                request_id,
-                duration,
-                config["memory_mb"],
-                "success" if outcome == "ok" else "error",
-                init_ms if first else 0.0,
-            )
-        )
-        first = False
-        calls, written = counter.take()
-        conn.send((outcome, response, error, calls, written))
 
 
 class FunctionInstance:
@@ -176,7 +84,8 @@ class FunctionInstance:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def _start(self) -> None:
+    def _start(self) -> dict[str, Any] | None:
+        """Start a cold instance; Lambda's init-error payload if the handler could not load."""
         parent, child = multiprocessing.Pipe()
         payload = {
             "name": self.config.name,
@@ -185,8 +94,18 @@ class FunctionInstance:
             "memory_mb": self.config.memory_mb,
             "environment": self.config.environment,
         }
+        task_root, opt_root = self.config.code
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "loadtest.lambda_worker", str(child.fileno())],
+            [
+                lambda_python(),
+                "-I",
+                "-S",
+                lambda_bootstrap.__file__,
+                str(child.fileno()),
+                str(task_root),
+                str(opt_root),
+                apicalls.__file__,
+            ],
             pass_fds=[child.fileno()],
             stdin=subprocess.DEVNULL,
         )
@@ -196,16 +115,29 @@ class FunctionInstance:
         if not parent.poll(60):
             self.kill()
             raise RuntimeError(f"{self.config.name}: instance did not initialise within 60 s; see {self.log_path}")
-        _, self._init_ms = parent.recv()
+        try:
+            status, detail = parent.recv()
+        except EOFError:
+            status, detail = "init_error", {"errorType": "Runtime.ExitError", "errorMessage": "exited during init"}
+        if status == "init_error":
+            self.kill()
+            return detail
+        self._init_ms = detail
+        return None
 
     def invoke(self, event: dict[str, Any]) -> InvocationResult:
         cold = not self.alive
         started = time.time()
-        if cold:
-            self._start()
+        init_error = self._start() if cold else None
         request_id = str(uuid.uuid4())
         deadline = started + self.config.timeout_seconds
         result = InvocationResult(self.config.name, request_id, self.instance_id, cold, started, started, "ok")
+        if init_error is not None:
+            result.outcome, result.init_error = "init_error", init_error
+            result.error = f"{init_error['errorType']}: {init_error['errorMessage']}"
+            self._append_report(request_id, started, "error")
+            result.ended = time.time()
+            return result
         result.init_ms = self._init_ms if cold else 0.0
         self._conn.send((event, request_id, deadline))
         try:
@@ -245,3 +177,27 @@ class FunctionInstance:
             except (BrokenPipeError, OSError, subprocess.TimeoutExpired):
                 pass
         self.kill()
+
+
+@functools.cache
+def lambda_python() -> str:
+    """The interpreter for function instances: Lambda's Python version where this machine has it."""
+    wanted = os.environ.get("CIDB_LAMBDA_PYTHON") or shutil.which(RUNTIME)
+    if wanted:
+        probe = subprocess.run([wanted, "-I", "-S", "-c", "pass"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return wanted
+        if os.environ.get("CIDB_LAMBDA_PYTHON"):
+            raise RuntimeError(f"CIDB_LAMBDA_PYTHON={wanted!r} does not run: {probe.stderr.decode().strip()}")
+    return sys.executable
+
+
+@functools.cache
+def lambda_python_version() -> str:
+    done = subprocess.run(
+        [lambda_python(), "-I", "-S", "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()

@@ -14,12 +14,19 @@ import time
 import uuid
 from pathlib import Path
 
+from artifact import DEFAULT_LOCK, Artifact, build_artifact
 from loadtest.aws_session import AwsSession
 from loadtest.emulator import ACCOUNT_ID, MotoServer
 from loadtest.esm import EventSourceMapping
 from loadtest.faults import plant_stale_lock
 from loadtest.floor import measure_floor
-from loadtest.lambda_runtime import FunctionConfig, FunctionInstance, InvocationResult
+from loadtest.lambda_runtime import (
+    FunctionConfig,
+    FunctionInstance,
+    InvocationResult,
+    lambda_python,
+    lambda_python_version,
+)
 from loadtest.observation import Progress, RunObservation, reported_written, wait_until_drained
 from loadtest.options import LoadTestOptions
 from loadtest.outputs import StackOutputs
@@ -28,13 +35,14 @@ from loadtest.reconcile import download_output, drain_dlq_keys, reconcile
 from loadtest.sampler import QueueSampler
 from loadtest.seeding import create_iam_policies, synthetic_records
 from pipeline.collector import build_records
-from pipeline.spec import DeploymentSpec, build_spec
+from pipeline.spec import RUNTIME, DeploymentSpec, build_spec
 
 
 def function_configs(
-    spec: DeploymentSpec, outputs: StackOutputs, session: AwsSession, log_dir: Path
+    spec: DeploymentSpec, outputs: StackOutputs, session: AwsSession, log_dir: Path, artifact: Artifact | None = None
 ) -> tuple[FunctionConfig, FunctionConfig, FunctionConfig]:
-    """Collector, reporter and verifier as the stack configures them, reaching ``session``'s endpoint."""
+    """Collector, reporter and verifier as the stack configures them, running ``artifact``, reaching ``session``."""
+    code = (artifact or build_artifact()).unpacked()
     base = session.function_environment()
     bucket, table = outputs.bucket_name, outputs.run_table_name
     environments = (
@@ -44,7 +52,15 @@ def function_configs(
     )
     collector, reporter, verifier = (
         FunctionConfig(
-            fn.name, fn.handler, fn.timeout_seconds, fn.memory_mb, {**base, **env}, log_dir, ACCOUNT_ID, session.region
+            fn.name,
+            fn.handler,
+            fn.timeout_seconds,
+            fn.memory_mb,
+            {**base, **env},
+            log_dir,
+            ACCOUNT_ID,
+            session.region,
+            code,
         )
         for fn, env in zip(spec.functions, environments, strict=True)
     )
@@ -55,6 +71,7 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
     log_dir = report_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     run_id = f"lt-{options.profile}-{uuid.uuid4().hex[:8]}"
+    artifact = build_artifact(options.lambda_lock or DEFAULT_LOCK)
     with contextlib.ExitStack() as stack:
         if options.endpoint_url:
             endpoint, environment = options.endpoint_url, f"lt{uuid.uuid4().hex[:6]}"
@@ -73,7 +90,7 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         if options.inject_stale_lock:
             plant_stale_lock(harness.client("s3"), outputs.bucket_name, ACCOUNT_ID, run_id)
 
-        collector, reporter, verifier = function_configs(spec, outputs, harness, log_dir)
+        collector, reporter, verifier = function_configs(spec, outputs, harness, log_dir, artifact)
         concurrency = options.concurrency or spec.queue.max_concurrency or 5
         esm = EventSourceMapping(
             esm_session.client("sqs"),
@@ -155,7 +172,20 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
             concurrency=concurrency,
             log_dir=log_dir,
             producer_error=producer_error,
+            artifact=describe_artifact(artifact),
         )
+
+
+def describe_artifact(artifact: Artifact) -> dict[str, object]:
+    """The code that ran, for the summary: the artifact's hash, its key versions, and the interpreter."""
+    python = lambda_python_version()
+    return {
+        **artifact.describe(),
+        "python": python,
+        "python_executable": lambda_python(),
+        "lambda_runtime": RUNTIME,
+        "python_matches_runtime": "python" + ".".join(python.split(".")[:2]) == RUNTIME,
+    }
 
 
 def _component(function_name: str, spec: DeploymentSpec) -> str:

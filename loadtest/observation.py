@@ -41,6 +41,7 @@ class RunObservation:
     concurrency: int = 0
     log_dir: Path | None = None
     producer_error: str | None = None
+    artifact: dict[str, Any] | None = None
 
 
 def reported_written(session: AwsSession, outputs: StackOutputs, run_id: str) -> Callable[[], int]:

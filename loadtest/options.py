@@ -30,6 +30,7 @@ class LoadTestOptions:
     idle_seconds: float = 3.0
     retry_delay_seconds: int = 1
     inject_stale_lock: bool = False
+    lambda_lock: Path | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def problems(self) -> list[str]:
@@ -44,6 +45,10 @@ class LoadTestOptions:
             out.append(f"--concurrency={self.concurrency} must be at least 1")
         if self.target == "stack" and self.inject_stale_lock:
             out.append("--inject-stale-lock needs the local target")
+        if self.lambda_lock is not None and not self.lambda_lock.is_file():
+            out.append(f"--lambda-lock={self.lambda_lock}: no such file")
+        if self.target == "stack" and self.lambda_lock is not None:
+            out.append("--lambda-lock needs the local target: a deployed stack runs the artifact it was deployed with")
         if self.target == "stack" and self.source != "synthetic":
             out.append("--target stack publishes synthetic policies; --source iam needs the local target")
         return out

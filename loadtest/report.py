@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from loadtest.alarm_eval import dashboard_series
+from loadtest.analysis import problems
 from loadtest.sampler import Sample
 from pipeline.spec import DeploymentSpec
 from pipeline.telemetry import MetricName
@@ -107,11 +108,14 @@ def write_html(
         ".bad{color:#b00;font-weight:bold}.ok{color:#070;font-weight:bold}</style></head><body>",
         f"<h1>CIDB load test: {html.escape(summary['profile'])}, {summary['policies']} policies</h1>",
     ]
-    verdict_ok = summary["lost"] == 0 and summary["duplicates"] == 0
+    failures = problems(summary)
     parts.append(
-        f"<p class='{'ok' if verdict_ok else 'bad'}'>lost {summary['lost']}, duplicates {summary['duplicates']}, "
+        f"<p class='{'bad' if failures else 'ok'}'>lost {summary['lost']}, duplicates {summary['duplicates']}, "
         f"DLQ {summary['dlq']}</p>"
     )
+    parts += [f"<p class='bad'>{html.escape(line)}</p>" for line in failures]
+    if summary.get("artifact"):
+        parts += ["<h2>Code that ran</h2>", _table(summary["artifact"])]
     parts += ["<h2>Summary</h2>", _table(headline)]
     parts += ["<h2>Lock</h2>", _table(summary["lock"]), "<h2>API calls</h2>", _table(summary["api_calls"])]
     parts.append("<h2>Run</h2>")

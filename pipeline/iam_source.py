@@ -7,12 +7,14 @@ take two calls instead of 1500 GetPolicyVersion calls.
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
 MAX_ITEMS = 1000
-AWS_MANAGED_PREFIX = "arn:aws:iam::aws:policy/"
+# AWS-managed policies live in the "aws" account of every partition (aws, aws-cn, aws-us-gov).
+AWS_MANAGED_ARN = re.compile(r"^arn:aws(-[a-z-]+)?:iam::aws:policy/")
 
 
 def _document(raw: Any) -> dict[str, Any]:
@@ -37,7 +39,7 @@ def iter_policies(iam: Any, *, include_aws_managed: bool = False) -> Iterator[di
     while True:
         page = iam.get_account_authorization_details(**kwargs)
         for policy in page.get("Policies", []):
-            aws_managed = policy["Arn"].startswith(AWS_MANAGED_PREFIX)
+            aws_managed = bool(AWS_MANAGED_ARN.match(policy["Arn"]))
             if aws_managed and (not include_aws_managed or policy.get("AttachmentCount", 0) == 0):
                 continue
             default = next((v for v in policy.get("PolicyVersionList", []) if v.get("IsDefaultVersion")), None)

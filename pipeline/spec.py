@@ -22,6 +22,7 @@ from pipeline import settings as env_names
 PROFILES = ("tuned", "seed")
 DEFAULT_PROFILE = "tuned"
 RUNTIME = "python3.12"
+ARCHITECTURE = "x86_64"
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 SNS_MESSAGE_LIMIT_BYTES = 256 * 1024
 SNS_BATCH_ENTRIES = 10
@@ -104,10 +105,19 @@ class DeploymentSpec:
     tracing: bool = True
     log_retention_days: int = 30
     metrics_namespace: str = "CIDB"
+    # Lambda's application log level (with JSON logs) and Powertools' own level; set both
+    # explicitly, or AWS fills one in and every `pulumi up` shows a diff.
+    log_level: str = "INFO"
+    # platform.report and platform.initReport are INFO-level system logs; the queries read them.
+    system_log_level: str = "INFO"
 
     @property
     def base_name(self) -> str:
         return f"{self.prefix}-{self.environment}"
+
+    @property
+    def layer_name(self) -> str:
+        return f"{self.base_name}-deps"
 
     @property
     def topic_name(self) -> str:
@@ -223,7 +233,7 @@ class DeploymentSpec:
         return {
             "POWERTOOLS_SERVICE_NAME": fn.name,
             "POWERTOOLS_METRICS_NAMESPACE": self.metrics_namespace,
-            "POWERTOOLS_LOG_LEVEL": "INFO",
+            "POWERTOOLS_LOG_LEVEL": self.log_level,
         }
 
     def to_dict(self) -> dict[str, Any]:

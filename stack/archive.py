@@ -1,32 +1,35 @@
-"""The function archive: the ``pipeline/`` package exactly as it runs, and nothing else.
+"""The Lambda artifact as Pulumi inputs: the function archive and the dependency layer.
 
-All three functions share one archive; each picks its module through its handler.
+Both come from :func:`artifact.build_artifact`, built from ``lambda/requirements.lock``:
+exactly the bytes that the embedded emulator runs in every load test. Pulumi passes a zip
+``FileArchive`` through unchanged, and ``source_code_hash`` makes a new build a change (for
+functions, ``code_sha256`` also shows code changed outside Pulumi as drift).
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 from pathlib import Path
 
 import pulumi
 
-PIPELINE_DIR = Path(__file__).resolve().parent.parent / "pipeline"
-_EXCLUDED_DIRS = frozenset({"__pycache__", "tests", "test"})
+from artifact import Artifact, ArtifactError, build_artifact
 
 
-def runtime_files(package_dir: Path = PIPELINE_DIR) -> dict[str, Path]:
-    """Archive path (``pipeline/x.py``) -> file, for every runtime module: no tests, no caches."""
-    root = package_dir.parent
-    files: dict[str, Path] = {}
-    for path in sorted(package_dir.rglob("*.py")):
-        relative = path.relative_to(root)
-        if _EXCLUDED_DIRS.intersection(relative.parts) or path.name.startswith("test_") or path.name == "conftest.py":
-            continue
-        files[relative.as_posix()] = path
-    return files
+@functools.cache
+def lambda_artifact() -> Artifact:
+    """The artifact for this program run; built once, shared by every function and the layer."""
+    try:
+        return build_artifact()
+    except ArtifactError as exc:
+        raise pulumi.RunError(f"cannot build the Lambda artifact: {exc}") from None
 
 
-def function_archive(package_dir: Path = PIPELINE_DIR) -> pulumi.AssetArchive:
-    files = runtime_files(package_dir)
-    if not files:
-        raise pulumi.RunError(f"no Python modules under {package_dir}: the function archive would be empty")
-    return pulumi.AssetArchive({name: pulumi.FileAsset(str(path)) for name, path in files.items()})
+def zip_archive(path: Path) -> pulumi.FileArchive:
+    return pulumi.FileArchive(str(path))
+
+
+def source_code_hash(sha256_hex: str) -> str:
+    """Lambda's CodeSha256 form (base64 of the raw digest), so the provider can compare it."""
+    return base64.b64encode(bytes.fromhex(sha256_hex)).decode()

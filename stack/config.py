@@ -8,6 +8,7 @@ Example::
 
     $ pulumi config set cidb:batchSize 10
     $ pulumi config set cidb:schedule off
+    $ pulumi config set --path 'cidb:loadTestPrincipalArns[0]' arn:aws:iam::123456789012:role/cidb-operator
 """
 
 from __future__ import annotations
@@ -46,13 +47,24 @@ OVERRIDE_KEYS: dict[str, str] = {
 }
 # Overrides for which "off" means "no value" (no concurrency cap).
 _OFF_MEANS_NONE = frozenset({"queue.max_concurrency"})
-OTHER_KEYS = ("profile", "environment", "prefix", "schedule", "tracing", "alarmEmails", "alarmWebhookUrl")
+OTHER_KEYS = (
+    "profile",
+    "environment",
+    "prefix",
+    "schedule",
+    "tracing",
+    "alarmEmails",
+    "alarmWebhookUrl",
+    "loadTestPrincipalArns",
+)
 CONFIG_KEYS = (*OTHER_KEYS, *OVERRIDE_KEYS)
 
 _KIND_NAMES = {int: "a whole number", float: "a number"}
 _NAME = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
 _SCHEDULE = re.compile(r"^(rate|cron)\(.+\)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# An IAM role or user ARN in any partition, with an optional path (SSO roles live under one).
+_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[A-Za-z0-9+=,.@_/-]+$")
 
 
 class StackConfigError(pulumi.RunError):
@@ -71,6 +83,9 @@ class Notifications:
 class StackSettings:
     spec: DeploymentSpec
     notifications: Notifications
+    # IAM roles/users (e.g. the operator running `cidb loadtest --target stack`) that may use
+    # the topic's KMS key to publish; empty means only the collector publishes.
+    load_test_principal_arns: tuple[str, ...] = ()
 
 
 def read_settings(config: pulumi.Config | None = None, *, stack: str | None = None) -> StackSettings:
@@ -100,7 +115,11 @@ def read_settings(config: pulumi.Config | None = None, *, stack: str | None = No
             f"{_full('prefix')}={prefix!r} with {_full('environment')}={environment!r} makes the bucket prefix "
             f"{bucket_prefix(spec)!r} longer than S3's {BUCKET_PREFIX_MAX} characters; shorten one of them"
         )
-    return StackSettings(spec=spec, notifications=_notifications(values["alarmEmails"], values["alarmWebhookUrl"]))
+    return StackSettings(
+        spec=spec,
+        notifications=_notifications(values["alarmEmails"], values["alarmWebhookUrl"]),
+        load_test_principal_arns=_principal_arns(values["loadTestPrincipalArns"]),
+    )
 
 
 def _full(key: str) -> str:
@@ -170,3 +189,25 @@ def _notifications(emails_raw: str | None, webhook_raw: str | None) -> Notificat
     if webhook_raw and not webhook_raw.startswith("https://"):
         raise StackConfigError(f"{_full('alarmWebhookUrl')}={webhook_raw!r} must be an https:// URL or empty")
     return Notifications(emails=tuple(emails), webhook_url=webhook_raw or None)
+
+
+def _principal_arns(raw: str | None) -> tuple[str, ...]:
+    key = _full("loadTestPrincipalArns")
+    try:
+        arns = json.loads(raw) if raw else []
+    except json.JSONDecodeError:
+        arns = None
+    if not isinstance(arns, list) or not all(isinstance(a, str) for a in arns):
+        raise StackConfigError(
+            f"{key}={raw!r} must be a list of IAM role or user ARNs; set one with "
+            f"`pulumi config set --path '{key}[0]' arn:aws:iam::123456789012:role/cidb-operator`"
+        )
+    bad = [a for a in arns if not _PRINCIPAL_ARN.match(a)]
+    if bad:
+        what = "is not an IAM role or user ARN" if len(bad) == 1 else "are not IAM role or user ARNs"
+        raise StackConfigError(
+            f"{key}: {', '.join(map(repr, bad))} {what}; use arn:<partition>:iam::<account>:role/<name> or "
+            "arn:<partition>:iam::<account>:user/<name> (for an assumed-role session, "
+            "arn:<partition>:sts::<account>:assumed-role/<role>/<session>, give the role's ARN)"
+        )
+    return tuple(dict.fromkeys(arns))

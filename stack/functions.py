@@ -12,9 +12,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from pipeline.spec import RUNTIME, FunctionSpec
+from pipeline.spec import ARCHITECTURE, RUNTIME, FunctionSpec
 from stack import iam
-from stack.layers import ARCHITECTURE
 
 
 def function_role(name: str, opts: pulumi.ResourceOptions | None = None) -> aws.iam.Role:
@@ -37,9 +36,11 @@ class LambdaFunction(pulumi.ComponentResource):
         statements: list[iam.Statement],
         environment: Mapping[str, Any],
         code: pulumi.Archive,
+        code_sha256: str,
         layers: Sequence[pulumi.Input[str]],
         tracing: bool,
         log_retention_days: int,
+        log_levels: tuple[str, str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("cidb:stack:LambdaFunction", name, None, opts)
@@ -67,10 +68,18 @@ class LambdaFunction(pulumi.ComponentResource):
             timeout=fn.timeout_seconds,
             memory_size=fn.memory_mb,
             code=code,
+            source_code_hash=code_sha256,
+            # Lambda reports the uploaded zip's sha256 as CodeSha256; comparing it shows code changed outside Pulumi.
+            code_sha256=code_sha256,
             layers=list(layers),
             environment={"variables": dict(environment)},
             tracing_config={"mode": "Active"} if tracing else None,
-            logging_config={"log_format": "JSON", "log_group": self.log_group.name},
+            logging_config={
+                "log_format": "JSON",
+                "log_group": self.log_group.name,
+                "application_log_level": log_levels[0],
+                "system_log_level": log_levels[1],
+            },
             # The log group must exist before Lambda's first write would create an unmanaged one,
             # and the policy before anything (an event source mapping) checks the role.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, policy]),

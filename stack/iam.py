@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pipeline import layout
@@ -163,14 +164,22 @@ def tls_only_bucket_policy(bucket_arn: Any) -> Document:
     )
 
 
-def topic_key_policy(*, account_root_arn: Any, collector_role_arn: Any, topic_arn: Any) -> Document:
-    """The account administers the key; SNS and the collector may use it for this topic only.
+def topic_key_policy(
+    *,
+    account_root_arn: Any,
+    collector_role_arn: Any,
+    topic_arn: Any,
+    load_test_principal_arns: Sequence[Any] = (),
+) -> Document:
+    """The account administers the key; SNS, the collector and load-test principals use it for this topic only.
 
     The encryption-context condition holds for every KMS call SNS makes for the topic, so
-    the key cannot be borrowed to encrypt anything else.
+    the key cannot be borrowed to encrypt anything else. The account root gets admin actions
+    only, so no IAM policy can grant use of the key: a principal that publishes must be named
+    here (``cidb:loadTestPrincipalArns`` for the operator running ``cidb loadtest --target stack``).
     """
     for_topic = {"StringEquals": {"kms:EncryptionContext:aws:sns:topicArn": topic_arn}}
-    return document(
+    statements = [
         {
             "Sid": "AccountAdministersKey",
             "Effect": "Allow",
@@ -194,4 +203,16 @@ def topic_key_policy(*, account_root_arn: Any, collector_role_arn: Any, topic_ar
             "Resource": "*",
             "Condition": for_topic,
         },
-    )
+    ]
+    if load_test_principal_arns:
+        statements.append(
+            {
+                "Sid": "LoadTestPublishesToTopic",
+                "Effect": "Allow",
+                "Principal": {"AWS": list(load_test_principal_arns)},
+                "Action": list(TOPIC_KEY_USE_ACTIONS),
+                "Resource": "*",
+                "Condition": for_topic,
+            }
+        )
+    return document(*statements)

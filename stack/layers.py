@@ -1,29 +1,32 @@
-"""The Powertools Lambda layer; its version is pinned here and nowhere else.
+"""The dependency layer: the locked Powertools, boto3 and botocore, built by us, not a public layer.
 
-The handlers import ``aws_lambda_powertools`` from the public layer AWS publishes, so the
-deployment zip holds only our own code.
-
-Example::
-
-    >>> powertools_layer_arn("eu-west-1")
-    'arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:27'
+A public layer's package versions are only known from its documentation, and a handler that
+needs a newer argument fails at import on AWS alone. Our layer is built from the same lock
+that the emulator runs and that ``pyproject.toml`` pins, so what deploys is what is tested.
 """
 
 from __future__ import annotations
 
-from pipeline.spec import RUNTIME
+import pulumi
+import pulumi_aws as aws
 
-# Layer version, not package version: bump it after checking
-# `aws lambda list-layer-versions --layer-name <arn without version>` or the Powertools install page.
-POWERTOOLS_LAYER_VERSION = 27
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-ARCHITECTURE = "x86_64"
+from artifact import Artifact
+from pipeline.spec import ARCHITECTURE, RUNTIME, DeploymentSpec
+from stack.archive import source_code_hash, zip_archive
 
 
-def powertools_layer_arn(region: str) -> str:
-    """ARN of the pinned Powertools v3 layer for our runtime and architecture in ``region``."""
-    runtime = RUNTIME.replace(".", "")
-    return (
-        f"arn:aws:lambda:{region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
-        f"AWSLambdaPowertoolsPythonV3-{runtime}-{ARCHITECTURE}:{POWERTOOLS_LAYER_VERSION}"
+def dependency_layer(
+    name: str, spec: DeploymentSpec, artifact: Artifact, opts: pulumi.ResourceOptions | None = None
+) -> aws.lambda_.LayerVersion:
+    versions = ", ".join(f"{k} {artifact.versions[k]}" for k in ("aws-lambda-powertools", "boto3", "botocore"))
+    return aws.lambda_.LayerVersion(
+        name,
+        layer_name=spec.layer_name,
+        # The layer's own hash, not the artifact's: a change to pipeline/ must not publish a new layer.
+        description=f"CIDB runtime dependencies ({versions}); layer {artifact.layer_sha256[:12]}",
+        code=zip_archive(artifact.layer_zip),
+        source_code_hash=source_code_hash(artifact.layer_sha256),
+        compatible_runtimes=[RUNTIME],
+        compatible_architectures=[ARCHITECTURE],
+        opts=opts,
     )

@@ -6,6 +6,8 @@ that key to deliver to a subscribed queue.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_aws as aws
 
@@ -14,7 +16,13 @@ from stack import iam
 
 
 class Messaging(pulumi.ComponentResource):
-    """Topic key, topic, queue, DLQ, the subscription and the policies that join them."""
+    """Topic key, topic, queue, DLQ, the subscription and the policies that join them.
+
+    ``publisher_role_arn`` (the collector) and ``load_test_principal_arns`` (operators running
+    ``cidb loadtest --target stack``; may be empty) are the only principals the key policy lets
+    encrypt for the topic. The topic keeps its default access policy, so a principal of this
+    account publishes when its own IAM policy allows ``sns:Publish`` on the topic.
+    """
 
     key: aws.kms.Key
     topic: aws.sns.Topic
@@ -27,6 +35,7 @@ class Messaging(pulumi.ComponentResource):
         spec: DeploymentSpec,
         *,
         publisher_role_arn: pulumi.Input[str],
+        load_test_principal_arns: Sequence[str] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("cidb:stack:Messaging", name, None, opts)
@@ -48,6 +57,7 @@ class Messaging(pulumi.ComponentResource):
                     account_root_arn=pulumi.Output.concat("arn:", partition, ":iam::", account, ":root"),
                     collector_role_arn=publisher_role_arn,
                     topic_arn=topic_arn,
+                    load_test_principal_arns=load_test_principal_arns,
                 )
             ),
             opts=child,

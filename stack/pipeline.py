@@ -9,6 +9,7 @@ Example (in ``__main__.py``)::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -16,9 +17,9 @@ import pulumi_aws as aws
 
 from pipeline.spec import DeploymentSpec
 from stack import iam
-from stack.archive import function_archive
+from stack.archive import lambda_artifact, source_code_hash, zip_archive
 from stack.functions import LambdaFunction, function_role
-from stack.layers import powertools_layer_arn
+from stack.layers import dependency_layer
 from stack.messaging import Messaging
 from stack.storage import Storage
 from stack.triggers import Triggers
@@ -34,13 +35,26 @@ class CidbPipeline(pulumi.ComponentResource):
     "collector", "reporter", "verifier") together with ``spec``; it creates nothing here.
     """
 
-    def __init__(self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        spec: DeploymentSpec,
+        *,
+        load_test_principal_arns: Sequence[str] = (),
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("cidb:stack:Pipeline", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.spec = spec
         self.storage = Storage(f"{name}-storage", spec, opts=child)
         roles = {key: function_role(f"{name}-{key}-role", opts=child) for key in FUNCTION_KEYS}
-        self.messaging = Messaging(f"{name}-messaging", spec, publisher_role_arn=roles["collector"].arn, opts=child)
+        self.messaging = Messaging(
+            f"{name}-messaging",
+            spec,
+            publisher_role_arn=roles["collector"].arn,
+            load_test_principal_arns=load_test_principal_arns,
+            opts=child,
+        )
 
         bucket, table, topic = self.storage.bucket, self.storage.run_table, self.messaging.topic
         environments = {
@@ -58,7 +72,8 @@ class CidbPipeline(pulumi.ComponentResource):
             "verifier": iam.verifier_statements(table_arn=table.arn, bucket_arn=bucket.arn),
         }
         region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self)).region
-        code, layers = function_archive(), [region.apply(powertools_layer_arn)]
+        artifact = lambda_artifact()
+        self.layer = dependency_layer(f"{name}-deps", spec, artifact, opts=child)
         lambdas = {
             key: LambdaFunction(
                 f"{name}-{key}",
@@ -66,10 +81,12 @@ class CidbPipeline(pulumi.ComponentResource):
                 role=roles[key],
                 statements=statements[key],
                 environment=environments[key],
-                code=code,
-                layers=layers,
+                code=zip_archive(artifact.function_zip),
+                code_sha256=source_code_hash(artifact.function_sha256),
+                layers=[self.layer.arn],
                 tracing=spec.tracing,
                 log_retention_days=spec.log_retention_days,
+                log_levels=(spec.log_level, spec.system_log_level),
                 opts=child,
             )
             for key in FUNCTION_KEYS

@@ -14,7 +14,7 @@ import pytest
 from loadtest.aws_session import AwsSession
 from loadtest.emulator import ACCOUNT_ID, MotoServer
 from loadtest.job import LoadTestResult, run_loadtest
-from loadtest.lambda_runtime import InvocationContext
+from loadtest.lambda_bootstrap import InvocationContext
 from loadtest.options import LoadTestOptions
 from loadtest.outputs import StackOutputs
 from loadtest.provision import provision

@@ -68,6 +68,9 @@ def _outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str
         case "aws:lambda/function:Function":
             arn = _arn("lambda", f"function:{physical}")
             return physical, {"arn": arn, "name": physical, "qualifiedArn": f"{arn}:$LATEST"}
+        case "aws:lambda/layerVersion:LayerVersion":
+            layer_arn = _arn("lambda", f"layer:{inputs['layerName']}")
+            return f"{layer_arn}:1", {"arn": f"{layer_arn}:1", "layerArn": layer_arn, "version": "1"}
         case "aws:cloudwatch/logGroup:LogGroup":
             return physical, {"arn": _arn("logs", f"log-group:{physical}"), "name": physical}
         case "aws:cloudwatch/eventRule:EventRule":
@@ -161,7 +164,9 @@ def deploy(config: dict[str, str] | None = None) -> Deployment:
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
         built["settings"] = read_settings()
-        built["pipeline"] = CidbPipeline("cidb", built["settings"].spec)
+        built["pipeline"] = CidbPipeline(
+            "cidb", built["settings"].spec, load_test_principal_arns=built["settings"].load_test_principal_arns
+        )
         return pulumi.Output.all(**built["pipeline"].outputs).apply(lambda values: built.update(outputs=values))
 
     program()

@@ -30,7 +30,7 @@ from conftest import Deployment, lambda_context
 from loadtest.emulator import ACCOUNT_ID
 from pipeline import aws as pipeline_aws
 from pipeline import collector
-from pipeline.iam_source import iter_policies
+from pipeline.iam_source import AWS_MANAGED_ARN, iter_policies
 from pipeline.layout import expected_keys_key
 from pipeline.record import record_key
 from pipeline.settings import ConfigError
@@ -257,6 +257,20 @@ def test_aws_managed_policies_are_skipped_unless_asked_for(deployment: Deploymen
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics")
+@pytest.mark.parametrize(
+    ("arn", "aws_managed"),
+    [
+        ("arn:aws:iam::aws:policy/ReadOnlyAccess", True),
+        ("arn:aws-cn:iam::aws:policy/ReadOnlyAccess", True),
+        ("arn:aws-us-gov:iam::aws:policy/service-role/AWSLambdaRole", True),
+        (f"arn:aws:iam::{ACCOUNT_ID}:policy/aws/ReadOnly", False),
+        (f"arn:aws-cn:iam::{ACCOUNT_ID}:policy/team", False),
+    ],
+)
+def test_aws_managed_policies_are_recognised_in_every_partition(arn: str, aws_managed: bool) -> None:
+    assert bool(AWS_MANAGED_ARN.match(arn)) is aws_managed, arn
+
+
 def test_unknown_source_is_a_config_error_naming_the_field(collector_env: Deployment) -> None:
     with pytest.raises(ConfigError, match="'source'='ldap'"):
         collector.handler({"source": "ldap"}, lambda_context())

@@ -14,10 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from artifact import build_artifact
 from loadtest.aws_session import AwsSession
 from loadtest.emulator import MotoServer
 from loadtest.job import LoadTestResult, run_loadtest
 from loadtest.options import LoadTestOptions
+from pipeline.spec import build_spec
 
 
 def _summary(run: LoadTestResult) -> dict:
@@ -64,6 +66,64 @@ def test_tuned_run_writes_the_report_directory(local_run: LoadTestResult) -> Non
     for title in ("Records written over time", "Queue depth", "instances in flight", "Lock wait distribution"):
         assert title in html, f"report.html lacks the chart {title!r}"
     assert "<script" in html and "<script src=" not in html, "report.html must be self-contained"
+
+
+def test_tuned_run_names_the_artifact_that_ran(local_run: LoadTestResult) -> None:
+    ran, built = _summary(local_run)["artifact"], build_artifact()
+    assert ran["sha256"] == built.sha256, "the main job must run the artifact that `pulumi up` deploys"
+    assert (ran["aws_lambda_powertools"], ran["boto3"]) == (
+        built.versions["aws-lambda-powertools"],
+        built.versions["boto3"],
+    )
+    assert _summary(local_run)["init_errors"] == []
+
+
+CliRun = tuple[subprocess.CompletedProcess[str], Path]
+OLD_POWERTOOLS_LOCK = Path(__file__).parent / "fixtures" / "powertools-3.29.0.lock"
+
+
+@pytest.fixture(scope="session")
+def old_pin_run(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
+    """The artifact built with Powertools 3.29.0, whose BatchProcessor lacks the ``logger`` argument."""
+    out = tmp_path_factory.mktemp("old-pin-run")
+    command = [sys.executable, "-m", "loadtest", "loadtest", "--policies", "30", "--out", str(out)]
+    command += ["--lambda-lock", str(OLD_POWERTOOLS_LOCK), "--set", "queue.batching_window_seconds=1"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600), out
+
+
+def test_old_powertools_pin_fails_loudly_at_cold_start(
+    old_pin_run: CliRun,
+) -> None:
+    # GIVEN an artifact pinned to Powertools 3.29.0 WHEN the load test runs it
+    done, out = old_pin_run
+    summary = json.loads((out / "summary.json").read_text())
+    # THEN the reporter's import error is the headline, every record is in the DLQ, and the CLI exits 1
+    assert done.returncode == 1, done.stdout[-2000:]
+    assert "failed at cold start" in done.stdout and "unexpected keyword argument" in done.stdout, done.stdout[-2000:]
+    [error] = summary["init_errors"]
+    assert error["function"].endswith("-reporter") and "'logger'" in error["error"], error
+    assert error["count"] >= build_spec().queue.max_receive_count, "every receive of every message hit the init error"
+    assert (summary["dlq"], summary["rows_written"], summary["lost"], summary["timed_out"]) == (30, 0, 0, False)
+    assert summary["artifact"]["aws_lambda_powertools"] == "3.29.0"
+    assert set(summary["reporter_outcomes"]) == {"init_error"}, summary["reporter_outcomes"]
+
+
+def test_old_powertools_pin_trips_the_alarms_and_shows_in_the_report(
+    old_pin_run: CliRun,
+) -> None:
+    _, out = old_pin_run
+    fired = json.loads((out / "summary.json").read_text())["alarms_fired"]
+    for suffix in ("dlq-depth-critical", "reporter-errors-critical"):
+        assert any(name.endswith(suffix) for name in fired), f"{suffix} must fire; fired: {fired}"
+    html = (out / "report.html").read_text()
+    assert "failed at cold start" in html and "3.29.0" in html, "report.html must show the init error and the pin"
+    init_reports = [
+        json.loads(line)
+        for path in (out / "logs").rglob("*.jsonl")
+        for line in path.read_text().splitlines()
+        if '"platform.initReport"' in line
+    ]
+    assert init_reports and all(r["record"]["status"] == "error" for r in init_reports), init_reports[:2]
 
 
 def test_clean_tuned_run_trips_no_alarm(local_run: LoadTestResult) -> None:

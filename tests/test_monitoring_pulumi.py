@@ -26,7 +26,8 @@ RUNBOOK = (Path(__file__).resolve().parents[1] / "docs" / "runbook.md").read_tex
 class RecordingMocks(pulumi.runtime.Mocks):
     """Returns realistic ARNs per resource type and keeps every registration for the asserts."""
 
-    def __init__(self) -> None:
+    def __init__(self, partition: str = "aws") -> None:
+        self.partition = partition
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
@@ -40,21 +41,28 @@ class RecordingMocks(pulumi.runtime.Mocks):
         }.get(args.typ, ("", ""))
         if service:
             physical = args.inputs.get("name") or args.inputs.get("alarmName") or args.name
-            outputs["arn"] = f"arn:aws:{service}:{REGION}:{ACCOUNT}:{kind}{physical}"
+            outputs["arn"] = f"arn:{self.partition}:{service}:{REGION}:{ACCOUNT}:{kind}{physical}"
         return [f"{args.name}-id", outputs]
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         return {
             "aws:index/getCallerIdentity:getCallerIdentity": {"accountId": ACCOUNT, "arn": "", "userId": "", "id": ""},
             "aws:index/getRegion:getRegion": {"region": REGION, "name": REGION, "id": REGION},
-            "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
+            "aws:index/getPartition:getPartition": {
+                "partition": self.partition,
+                "dnsSuffix": "amazonaws.com",
+                "id": self.partition,
+            },
         }[args.token]
 
 
 @pytest.fixture(scope="module")
 def stack():
     """GIVEN the component built under mocks WHEN all registrations resolved THEN tests read them."""
-    mocks = RecordingMocks()
+    return _build(RecordingMocks())
+
+
+def _build(mocks: RecordingMocks) -> SimpleNamespace:
     pulumi.runtime.set_mocks(mocks, preview=False)
     from monitoring.component import PipelineMonitoring
 
@@ -173,6 +181,27 @@ def test_dashboards_render_resolved_names_and_alarm_arns(stack):
                 assert alarm_arns <= set(widget["properties"]["alarms"]), f"dashboard {dashboard.name}"
             if widget["type"] == "log":
                 assert "SOURCE 'deployed-" in widget["properties"]["query"], f"dashboard {dashboard.name}"
+
+
+def _strings(value, where):
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{where}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{where}[{index}]")
+
+
+def test_no_input_names_the_commercial_partition_in_aws_cn():
+    """GIVEN getPartition answers aws-cn WHEN the component is built THEN no policy or ARN says arn:aws:."""
+    mocks = RecordingMocks(partition="aws-cn")
+    _build(mocks)
+    texts = [(r.name, where, text) for r in mocks.resources for where, text in _strings(dict(r.inputs), "")]
+    assert any("arn:aws-cn:" in text for _, _, text in texts), "the mocks did not switch the partition"
+    problems = [f"{name}{where}: {text[:120]!r}" for name, where, text in texts if "arn:aws:" in text]
+    assert not problems, "monitoring inputs that hard-code 'arn:aws:' in aws-cn:\n  " + "\n  ".join(problems)
 
 
 @pytest.mark.parametrize(

@@ -1,14 +1,14 @@
-"""Archive: the function zip is the runtime ``pipeline/`` package, without tests or caches."""
+"""The stack deploys exactly the built artifact: its function zip, and its own layer."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 from pulumi_mocks import Deployment, deploy
 
-from pipeline.spec import build_spec
-from stack.archive import PIPELINE_DIR, function_archive, runtime_files
+from pipeline.spec import ARCHITECTURE, RUNTIME
+from stack.archive import lambda_artifact, source_code_hash
+
+LAYER = "aws:lambda/layerVersion:LayerVersion"
 
 
 @pytest.fixture(scope="module")
@@ -16,44 +16,33 @@ def tuned() -> Deployment:
     return deploy()
 
 
-def _handler_module(handler: str) -> str:
-    return handler.rsplit(".", 1)[0].replace(".", "/") + ".py"
+@pytest.mark.parametrize("key", ["collector", "reporter", "verifier"])
+def test_every_function_ships_the_built_function_zip(tuned: Deployment, key: str) -> None:
+    artifact, function = lambda_artifact(), tuned.function(key)
+    assert function.state["code"].path == str(artifact.function_zip), f"{function.urn} code archive"
+    assert function.state["sourceCodeHash"] == source_code_hash(artifact.function_sha256), function.urn
 
 
-def test_archive_holds_every_handler_module() -> None:
-    names = set(function_archive().assets)
-    handlers = {_handler_module(fn.handler) for fn in build_spec().functions}
-    assert handlers == {"pipeline/collector.py", "pipeline/reporter.py", "pipeline/verifier.py"}, handlers
-    assert handlers <= names, f"function archive lacks handler modules {sorted(handlers - names)}"
+@pytest.mark.parametrize("key", ["collector", "reporter", "verifier"])
+def test_every_function_uses_only_the_stacks_dependency_layer(tuned: Deployment, key: str) -> None:
+    layer, function = tuned.one(LAYER), tuned.function(key)
+    assert function.state["layers"] == [layer.state["arn"]], f"{function.urn} must use {layer.urn} and no other layer"
 
 
-def test_archive_is_exactly_the_runtime_python_files() -> None:
-    names = set(function_archive().assets)
-    on_disk = {p.relative_to(PIPELINE_DIR.parent).as_posix() for p in PIPELINE_DIR.rglob("*.py")}
-    runtime = {n for n in on_disk if "__pycache__" not in n and "/tests/" not in n}
-    assert names == runtime, f"archive differs from pipeline/*.py: extra {names - runtime}, missing {runtime - names}"
-    assert all(n.startswith("pipeline/") and n.endswith(".py") for n in names), sorted(names)
+def test_the_layer_is_the_built_layer_zip_for_the_runtime(tuned: Deployment) -> None:
+    artifact, layer = lambda_artifact(), tuned.one(LAYER)
+    assert layer.state["code"].path == str(artifact.layer_zip), layer.urn
+    assert layer.state["sourceCodeHash"] == source_code_hash(artifact.layer_sha256), layer.urn
+    assert layer.state["compatibleRuntimes"] == [RUNTIME], layer.urn
+    assert layer.state["compatibleArchitectures"] == [ARCHITECTURE], layer.urn
+    assert artifact.versions["aws-lambda-powertools"] in layer.state["description"], layer.urn
 
 
-def test_archive_leaves_out_tests_and_caches(tmp_path: Path) -> None:
-    package = tmp_path / "pipeline"
-    for relative in (
-        "__init__.py",
-        "handler.py",
-        "__pycache__/handler.cpython-312.pyc",
-        "__pycache__/x.py",
-        "tests/test_handler.py",
-        "test_local.py",
-        "conftest.py",
-        "notes.txt",
-    ):
-        (package / relative).parent.mkdir(parents=True, exist_ok=True)
-        (package / relative).write_text("")
-    assert sorted(runtime_files(package)) == ["pipeline/__init__.py", "pipeline/handler.py"]
-
-
-def test_every_function_ships_the_same_archive(tuned: Deployment) -> None:
-    expected = sorted(function_archive().assets)
-    for key in ("collector", "reporter", "verifier"):
-        function = tuned.function(key)
-        assert sorted(function.state["code"].assets) == expected, f"{function.urn} code archive"
+@pytest.mark.parametrize("key", ["collector", "reporter", "verifier"])
+def test_log_levels_are_explicit_so_a_second_up_shows_no_diff(tuned: Deployment, key: str) -> None:
+    spec, function = tuned.settings.spec, tuned.function(key)
+    logging = function.state["loggingConfig"]
+    assert logging["logFormat"] == "JSON", function.urn
+    assert (logging["applicationLogLevel"], logging["systemLogLevel"]) == (spec.log_level, spec.system_log_level), (
+        f"{function.urn} must set both log levels explicitly"
+    )

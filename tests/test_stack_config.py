@@ -14,8 +14,8 @@ import pytest
 import yaml
 from pulumi_mocks import deploy
 
-from pipeline.spec import OVERRIDES, build_spec
-from stack.config import CONFIG_KEYS, NAMESPACE, OVERRIDE_KEYS, StackConfigError, read_settings
+from pipeline.spec import OVERRIDES, PROFILES, build_spec
+from stack.config import CONFIG_KEYS, FROM_PROFILE, NAMESPACE, OVERRIDE_KEYS, StackConfigError, read_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
@@ -110,6 +110,17 @@ def test_notification_settings_are_read() -> None:
     assert settings.notifications.webhook_url == "https://hooks.example.com/x", "cidb:alarmWebhookUrl"
 
 
+def test_load_test_principals_are_read() -> None:
+    arns = [
+        "arn:aws:iam::123456789012:role/cidb-operator",
+        "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_0123abcd",
+        "arn:aws-cn:iam::123456789012:user/load.tester@example.com",
+    ]
+    settings = settings_from({"loadTestPrincipalArns": json.dumps(arns)})
+    assert settings.load_test_principal_arns == tuple(arns), "cidb:loadTestPrincipalArns"
+    assert settings_from({}).load_test_principal_arns == (), "unset cidb:loadTestPrincipalArns means none"
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [
@@ -128,6 +139,11 @@ def test_notification_settings_are_read() -> None:
         ("alarmEmails", '["not-an-address"]'),
         ("alarmEmails", "oncall@example.com"),
         ("alarmWebhookUrl", "http://hooks.example.com/x"),
+        ("loadTestPrincipalArns", "arn:aws:iam::123456789012:role/cidb-operator"),
+        ("loadTestPrincipalArns", '["cidb-operator"]'),
+        ("loadTestPrincipalArns", '["arn:aws:sts::123456789012:assumed-role/cidb-operator/me"]'),
+        ("loadTestPrincipalArns", '["arn:aws:iam::12345:role/cidb-operator"]'),
+        ("loadTestPrincipalArns", '["arn:aws:iam::123456789012:group/operators"]'),
     ],
 )
 def test_bad_value_fails_with_an_error_naming_its_key(key: str, value: str) -> None:
@@ -172,3 +188,89 @@ def test_example_stack_file_builds() -> None:
     assert set(config) <= set(CONFIG_KEYS), "Pulumi.dev.yaml uses an undeclared key"
     assert "aws:region" in stack, "Pulumi.dev.yaml must set aws:region"
     assert settings_from(config).spec.queue.batch_size == int(config["batchSize"]), "Pulumi.dev.yaml batch size"
+
+
+# --- The configuration table in docs/deploy.md, checked against Pulumi.yaml and the spec ---
+# A default cell reads "<Pulumi.yaml default>" optionally followed by " (<note>)". For keys whose
+# default is "profile", the note lists the profile values: "(25)" claims 25 for every profile,
+# "(tuned 40, seed 5)" names each one. `off` stands for no value (None).
+GUIDE_ROW = re.compile(r"^\|\s*`(?P<key>[\w:]+)`\s*\|\s*(?P<default>[^|]*?)\s*\|")
+PROFILE_NOTE = re.compile(r"^(?P<head>\S+)(?: \((?P<note>.*)\))?$")
+PROFILE_SPEC_FIELDS = {
+    **OVERRIDE_KEYS,
+    "schedule": "schedule_expression",
+    "tracing": "tracing",
+}
+
+
+def guide_table_defaults() -> dict[str, str]:
+    """`cidb:<key>` -> its default cell, from the table under "## Configuration"."""
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    section = guide.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = (GUIDE_ROW.match(line) for line in section.splitlines())
+    return {m["key"]: m["default"].replace("`", "") for m in rows if m and m["key"].startswith(f"{NAMESPACE}:")}
+
+
+def _yaml_default(value: Any) -> str:
+    if value == "":
+        return "empty"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _profile_values(note: str) -> list[tuple[tuple[str, ...], str]]:
+    """Note -> (profiles, value): 'tuned 40, seed 5' gives each profile its own; '30' gives all of them 30."""
+    out = []
+    for part in re.split(r", (?=(?:" + "|".join(PROFILES) + r") )", note):
+        name, _, rest = part.partition(" ")
+        out.append(((name,), rest) if name in PROFILES and rest else (PROFILES, part))
+    return out
+
+
+def _same(stated: str, actual: Any) -> bool:
+    if actual is None:
+        return stated == "off"
+    if isinstance(actual, bool):
+        return stated == str(actual).lower()
+    if isinstance(actual, int | float):
+        try:
+            return float(stated) == actual
+        except ValueError:
+            return False
+    return stated == actual
+
+
+def test_deploy_guide_table_lists_every_project_key_with_its_default() -> None:
+    table = guide_table_defaults()
+    declared = {f"{NAMESPACE}:{key}": schema["default"] for key, schema in PROJECT["config"].items()}
+    assert set(table) == set(declared), (
+        f"docs/deploy.md config table vs Pulumi.yaml: missing {sorted(set(declared) - set(table))}, "
+        f"undeclared {sorted(set(table) - set(declared))}"
+    )
+    heads = {key: match["head"] if (match := PROFILE_NOTE.match(cell)) else cell for key, cell in table.items()}
+    wrong = {
+        key: (table[key], _yaml_default(default))
+        for key, default in declared.items()
+        if heads[key] != _yaml_default(default)
+    }
+    assert not wrong, f"docs/deploy.md config table defaults (table, Pulumi.yaml) differ: {wrong}"
+
+
+def test_deploy_guide_table_profile_values_match_the_spec() -> None:
+    problems = []
+    for full_key, cell in guide_table_defaults().items():
+        key = full_key.split(":", 1)[1]
+        match = PROFILE_NOTE.match(cell)
+        if match is None or match["head"] != FROM_PROFILE:
+            continue
+        if key not in PROFILE_SPEC_FIELDS or not match["note"]:
+            problems.append(f"{full_key}: {cell!r} must name the profile value(s) of a spec field")
+            continue
+        for profiles, stated in _profile_values(match["note"]):
+            for profile in profiles:
+                actual = spec_value(build_spec(profile), PROFILE_SPEC_FIELDS[key])
+                if not _same(stated, actual):
+                    problems.append(
+                        f"{full_key}: the table says {stated!r} for {profile}, "
+                        f"pipeline.spec has {PROFILE_SPEC_FIELDS[key]}={actual!r}"
+                    )
+    assert not problems, "docs/deploy.md config table vs pipeline/spec.py:\n  " + "\n  ".join(problems)

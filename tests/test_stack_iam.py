@@ -6,6 +6,7 @@ policy, bucket policy, key policy), so a policy added later is checked without a
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pulumi_mocks
@@ -19,6 +20,10 @@ STAR_RESOURCE_EXCEPTIONS = {
     "xray:PutTelemetryRecords": "X-Ray has no resource-level permissions",
 }
 KEY_POLICY = ("aws:kms/key:Key", "policy")  # in a key policy, Resource "*" means the key itself
+OPERATORS = [
+    f"arn:aws:iam::{pulumi_mocks.ACCOUNT}:role/cidb-operator",
+    f"arn:aws:iam::{pulumi_mocks.ACCOUNT}:user/load-tester",
+]
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +203,31 @@ def test_topic_key_is_rotated_and_usable_only_for_this_topic(tuned: Deployment) 
         assert statement["Condition"] == {
             "StringEquals": {"kms:EncryptionContext:aws:sns:topicArn": tuned.outputs["topic_arn"]}
         }, f"{key.urn} {sid} must be limited to this topic"
+
+
+@pytest.fixture(scope="module")
+def with_operators() -> Deployment:
+    return deploy({"loadTestPrincipalArns": json.dumps(OPERATORS)})
+
+
+def test_load_test_principals_may_use_the_topic_key_for_this_topic_only(with_operators: Deployment) -> None:
+    key = with_operators.one("aws:kms/key:Key")
+    [statement] = [s for s in with_operators.document(key)["Statement"] if s["Sid"] == "LoadTestPublishesToTopic"]
+    assert statement["Principal"] == {"AWS": OPERATORS}, f"{key.urn} must name cidb:loadTestPrincipalArns"
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"], (
+        f"{key.urn}: load-test principals may only encrypt for and decrypt from the topic"
+    )
+    assert statement["Condition"] == {
+        "StringEquals": {"kms:EncryptionContext:aws:sns:topicArn": with_operators.outputs["topic_arn"]}
+    }, f"{key.urn}: the load-test statement must be limited to this topic"
+
+
+def test_key_policy_names_no_load_test_principal_unless_configured(tuned: Deployment) -> None:
+    key = tuned.one("aws:kms/key:Key")
+    sids = [s["Sid"] for s in tuned.document(key)["Statement"]]
+    assert "LoadTestPublishesToTopic" not in sids, f"{key.urn}: unset cidb:loadTestPrincipalArns must add nothing"
+
+
+def test_policies_stay_narrow_with_load_test_principals(with_operators: Deployment) -> None:
+    problems = [p for r, prop, doc in with_operators.policy_documents() for p in wildcard_problems(r, prop, doc)]
+    assert not problems, "over-broad IAM with cidb:loadTestPrincipalArns set:\n  " + "\n  ".join(problems)

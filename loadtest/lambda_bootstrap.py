@@ -1,0 +1,147 @@
+"""The entry point of one function instance process, as Lambda's own runtime bootstrap is.
+
+It is started as ``python -I -S lambda_bootstrap.py FD TASK_ROOT OPT_ROOT COUNTER_PY``, so
+``sys.path`` holds the standard library only, and then exactly what Lambda puts there: the
+function archive (``/var/task``) and the layer (``/opt/python``). Nothing comes from the
+development venv, so a handler that needs something the artifact lacks, or a library version
+that differs, fails here as it would on Lambda. For that reason this module imports only the
+standard library; the API-call counter is loaded from its file.
+
+An import error is reported the way Lambda reports an init error: an ERROR log line in
+Lambda's JSON format and a ``platform.initReport`` with status ``error``, then the process
+exits and the invocation fails.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+import uuid
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from typing import Any
+
+
+class InvocationContext:
+    """The attributes of Lambda's context object that handlers and Powertools use."""
+
+    def __init__(self, config: dict[str, Any], request_id: str, deadline: float, stream: str) -> None:
+        self.function_name = config["name"]
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = config["arn"]
+        self.memory_limit_in_mb = config["memory_mb"]
+        self.aws_request_id = request_id
+        self.log_group_name = f"/aws/lambda/{config['name']}"
+        self.log_stream_name = stream
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.time()) * 1000))
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def platform_report(request_id: str, duration_ms: float, memory_mb: int, status: str, init_ms: float = 0.0) -> str:
+    metrics: dict[str, Any] = {
+        "durationMs": round(duration_ms, 2),
+        "billedDurationMs": int(duration_ms) + 1,
+        "memorySizeMB": memory_mb,
+        "maxMemoryUsedMB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+    }
+    if init_ms:
+        metrics["initDurationMs"] = round(init_ms, 2)
+    record = {"requestId": request_id, "metrics": metrics, "status": status}
+    return json.dumps({"time": now(), "type": "platform.report", "record": record})
+
+
+def error_payload(exc: BaseException) -> dict[str, Any]:
+    return {
+        "errorType": type(exc).__name__,
+        "errorMessage": str(exc),
+        "stackTrace": traceback.format_exception(exc),
+    }
+
+
+def _log_error(payload: dict[str, Any], request_id: str) -> None:
+    print(json.dumps({"timestamp": now(), "level": "ERROR", "requestId": request_id, "message": payload}))
+
+
+def _load_counter(path: str) -> Any:
+    spec = importlib.util.spec_from_file_location("_cidb_apicalls", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ApiCallCounter()
+
+
+def _init(config: dict[str, Any], counter_path: str) -> tuple[Any, Any]:
+    """Import boto3 and the handler from the artifact, as Lambda's init phase does."""
+    import boto3
+
+    boto3.setup_default_session()
+    counter = _load_counter(counter_path).install(boto3.DEFAULT_SESSION)
+    module_name, func_name = config["handler"].rsplit(".", 1)
+    handler = getattr(importlib.import_module(module_name), func_name)
+    return handler, counter
+
+
+def serve(conn: Connection, task_root: str, opt_root: str, counter_path: str) -> None:
+    """Init once, then serve invocations until the parent sends None."""
+    sys.path[:0] = [task_root, os.path.join(opt_root, "python")]
+    config, log_path = conn.recv()
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    os.environ.update(config["environment"])
+    os.environ["LAMBDA_TASK_ROOT"] = task_root
+    started = time.monotonic()
+    try:
+        handler, counter = _init(config, counter_path)
+    except Exception as exc:
+        payload = error_payload(exc)
+        _log_error(payload, "")
+        init_ms = (time.monotonic() - started) * 1000
+        record = {
+            "phase": "init",
+            "status": "error",
+            "errorType": payload["errorType"],
+            "metrics": {"durationMs": init_ms},
+        }
+        print(json.dumps({"time": now(), "type": "platform.initReport", "record": record}))
+        conn.send(("init_error", payload))
+        return
+    init_ms = (time.monotonic() - started) * 1000
+    conn.send(("ready", init_ms))
+    stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+    first = True
+    while True:
+        message = conn.recv()
+        if message is None:
+            return
+        event, request_id, deadline = message
+        begun = time.monotonic()
+        try:
+            response = handler(event, InvocationContext(config, request_id, deadline, stream))
+            outcome, error = "ok", None
+        except Exception as exc:
+            response, outcome, error = None, "error", f"{type(exc).__name__}: {exc}"
+            _log_error(error_payload(exc), request_id)
+        duration = (time.monotonic() - begun) * 1000
+        status = "success" if outcome == "ok" else "error"
+        print(platform_report(request_id, duration, config["memory_mb"], status, init_ms if first else 0.0))
+        first = False
+        calls, written = counter.take()
+        conn.send((outcome, response, error, calls, written))
+
+
+if __name__ == "__main__":
+    serve(Connection(int(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4])
