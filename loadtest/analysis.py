@@ -98,6 +98,7 @@ def summarize(obs: RunObservation, emf: pd.DataFrame, fired: list[str], target: 
         "published": obs.published,
         "producer_error": obs.producer_error,
         "artifact": obs.artifact,
+        "faults_injected": obs.faults,
         "init_errors": [
             {"function": function, "error": error, "count": count}
             for (function, error), count in sorted(init_errors.items())
@@ -107,6 +108,8 @@ def summarize(obs: RunObservation, emf: pd.DataFrame, fired: list[str], target: 
         "lost": rec.lost,
         "duplicates": rec.duplicates,
         "dlq": rec.dlq,
+        "written_and_dlq": rec.written_and_dlq,
+        "queued_at_end": rec.queued,
         "unexpected_rows": rec.unexpected,
         "output_files": rec.output_files,
         "output_bytes": rec.output_bytes,
@@ -133,11 +136,14 @@ def summarize(obs: RunObservation, emf: pd.DataFrame, fired: list[str], target: 
             "wait_ms_p99": _quantile(waits, 0.99),
             "stale_broken": int(_metric(emf, MetricName.LOCK_STALE_BROKEN).sum()),
             "acquire_failed": int(_metric(emf, MetricName.LOCK_ACQUIRE_FAILED).sum()),
+            "release_failed": int(_metric(emf, MetricName.LOCK_RELEASE_FAILED).sum()),
         },
         "alarms_fired": fired,
         "missing_keys": rec.missing_keys[:100],
         "duplicate_keys": rec.duplicate_keys[:100],
         "dlq_keys": rec.dlq_keys[:100],
+        "written_and_dlq_keys": rec.written_and_dlq_keys[:100],
+        "queued_keys": rec.queued_keys[:100],
     }
 
 
@@ -158,6 +164,16 @@ def problems(summary: dict[str, Any]) -> list[str]:
         )
     if summary["dlq"]:
         out.append(f"{summary['dlq']} records in the DLQ instead of the output")
+    if summary.get("queued_at_end"):
+        out.append(
+            f"{summary['queued_at_end']} records were still in the queue when the run ended "
+            f"(timed out: {summary['timed_out']}); not lost, not delivered"
+        )
+    if summary.get("written_and_dlq"):
+        out.append(
+            f"{summary['written_and_dlq']} records are in the output and also in the DLQ: a step after the "
+            "commit point returned committed records to the queue"
+        )
     return out
 
 

@@ -54,12 +54,15 @@ def _print_summary(result: LoadTestResult) -> None:
         ("lost", s["lost"]),
         ("duplicates", s["duplicates"]),
         ("DLQ", s["dlq"]),
+        ("written and in the DLQ", s["written_and_dlq"]),
+        ("still queued at the end", s["queued_at_end"]),
         ("e2e seconds", s["e2e_seconds"]),
         ("emulator floor seconds", s.get("emulator_floor_seconds", "n/a")),
         ("reporter invocations", s["reporter_invocations"]),
         ("API calls (per policy)", f"{s['api_calls']['total']} ({s['api_calls']['per_policy']})"),
         ("S3 bytes written (per output byte)", f"{s['s3_bytes_written']} ({s['s3_bytes_written_per_output_byte']})"),
         ("lock acquired / contended", f"{lock['acquired']} / {lock['contended']}"),
+        ("lock stale taken over / release failed", f"{lock['stale_broken']} / {lock['release_failed']}"),
         ("lock wait p50 / p99 ms", f"{lock['wait_ms_p50']} / {lock['wait_ms_p99']}"),
         ("alarms that would fire", ", ".join(s["alarms_fired"]) or "none"),
     ):
@@ -93,6 +96,10 @@ def loadtest(
         bool, typer.Option(help="Start with the run's lock held by a crashed writer (tests stale-lock take-over).")
     ] = False,
     set_: Annotated[list[str], typer.Option("--set", help="Spec override KEY=VALUE, e.g. queue.batch_size=10.")] = [],  # noqa: B006
+    fail_lock_release: Annotated[
+        str | None,
+        typer.Option(help="Fail the reporter's lock releases with this error: 412, 503, 501 or AccessDenied."),
+    ] = None,
     lambda_lock: Annotated[
         Path | None, typer.Option(help="Build the Lambda artifact from this lock instead of lambda/requirements.lock.")
     ] = None,
@@ -112,6 +119,7 @@ def loadtest(
         deadline_seconds=deadline,
         inject_stale_lock=inject_stale_lock,
         lambda_lock=lambda_lock,
+        fail_lock_release=fail_lock_release,
         overrides=_parse_overrides(set_),
     )
     columns = (

@@ -1,11 +1,12 @@
 """The entry point of one function instance process, as Lambda's own runtime bootstrap is.
 
-It is started as ``python -I -S lambda_bootstrap.py FD TASK_ROOT OPT_ROOT COUNTER_PY``, so
+It is started as ``python -I -S lambda_bootstrap.py FD TASK_ROOT OPT_ROOT LOADTEST_DIR``, so
 ``sys.path`` holds the standard library only, and then exactly what Lambda puts there: the
 function archive (``/var/task``) and the layer (``/opt/python``). Nothing comes from the
 development venv, so a handler that needs something the artifact lacks, or a library version
 that differs, fails here as it would on Lambda. For that reason this module imports only the
-standard library; the API-call counter is loaded from its file.
+standard library; the API-call counter and the API fault rules (``loadtest/apicalls.py``,
+``loadtest/api_faults.py``, both standard-library only) are loaded from their files.
 
 An import error is reported the way Lambda reports an init error: an ERROR log line in
 Lambda's JSON format and a ``platform.initReport`` with status ``error``, then the process
@@ -74,25 +75,30 @@ def _log_error(payload: dict[str, Any], request_id: str) -> None:
     print(json.dumps({"timestamp": now(), "level": "ERROR", "requestId": request_id, "message": payload}))
 
 
-def _load_counter(path: str) -> Any:
-    spec = importlib.util.spec_from_file_location("_cidb_apicalls", path)
+def _load_harness_module(loadtest_dir: str, name: str) -> Any:
+    """A harness module by file path, so that the harness's own package never joins sys.path."""
+    spec = importlib.util.spec_from_file_location(f"_cidb_{name}", os.path.join(loadtest_dir, f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module by name
     spec.loader.exec_module(module)
-    return module.ApiCallCounter()
+    return module
 
 
-def _init(config: dict[str, Any], counter_path: str) -> tuple[Any, Any]:
+def _init(config: dict[str, Any], loadtest_dir: str) -> tuple[Any, Any]:
     """Import boto3 and the handler from the artifact, as Lambda's init phase does."""
     import boto3
 
     boto3.setup_default_session()
-    counter = _load_counter(counter_path).install(boto3.DEFAULT_SESSION)
+    counter = _load_harness_module(loadtest_dir, "apicalls").ApiCallCounter().install(boto3.DEFAULT_SESSION)
+    if config.get("faults"):
+        faults = _load_harness_module(loadtest_dir, "api_faults")
+        faults.install_rules(boto3.DEFAULT_SESSION.events, faults.rules_from_dicts(config["faults"]))
     module_name, func_name = config["handler"].rsplit(".", 1)
     handler = getattr(importlib.import_module(module_name), func_name)
     return handler, counter
 
 
-def serve(conn: Connection, task_root: str, opt_root: str, counter_path: str) -> None:
+def serve(conn: Connection, task_root: str, opt_root: str, loadtest_dir: str) -> None:
     """Init once, then serve invocations until the parent sends None."""
     sys.path[:0] = [task_root, os.path.join(opt_root, "python")]
     config, log_path = conn.recv()
@@ -105,7 +111,7 @@ def serve(conn: Connection, task_root: str, opt_root: str, counter_path: str) ->
     os.environ["LAMBDA_TASK_ROOT"] = task_root
     started = time.monotonic()
     try:
-        handler, counter = _init(config, counter_path)
+        handler, counter = _init(config, loadtest_dir)
     except Exception as exc:
         payload = error_payload(exc)
         _log_error(payload, "")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadtest import apicalls, lambda_bootstrap
+from loadtest import lambda_bootstrap
 from loadtest.lambda_bootstrap import platform_report
 from pipeline.spec import RUNTIME
 
@@ -41,6 +41,7 @@ class FunctionConfig:
     account_id: str
     region: str
     code: tuple[Path, Path]  # (task root, opt root) of the unpacked artifact
+    faults: tuple[dict[str, Any], ...] = ()  # api_faults.FaultRule dicts, installed in every instance
 
     @property
     def arn(self) -> str:
@@ -93,6 +94,7 @@ class FunctionInstance:
             "handler": self.config.handler,
             "memory_mb": self.config.memory_mb,
             "environment": self.config.environment,
+            "faults": list(self.config.faults),
         }
         task_root, opt_root = self.config.code
         self._proc = subprocess.Popen(
@@ -104,7 +106,7 @@ class FunctionInstance:
                 str(child.fileno()),
                 str(task_root),
                 str(opt_root),
-                apicalls.__file__,
+                str(Path(lambda_bootstrap.__file__).parent),
             ],
             pass_fds=[child.fileno()],
             stdin=subprocess.DEVNULL,

@@ -9,6 +9,7 @@ the DLQ.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 import uuid
@@ -18,7 +19,7 @@ from artifact import DEFAULT_LOCK, Artifact, build_artifact
 from loadtest.aws_session import AwsSession
 from loadtest.emulator import ACCOUNT_ID, MotoServer
 from loadtest.esm import EventSourceMapping
-from loadtest.faults import plant_stale_lock
+from loadtest.faults import LOCK_RELEASE_FAILURES, plant_stale_lock
 from loadtest.floor import measure_floor
 from loadtest.lambda_runtime import (
     FunctionConfig,
@@ -91,6 +92,8 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
             plant_stale_lock(harness.client("s3"), outputs.bucket_name, ACCOUNT_ID, run_id)
 
         collector, reporter, verifier = function_configs(spec, outputs, harness, log_dir, artifact)
+        faults = [LOCK_RELEASE_FAILURES[options.fail_lock_release]] if options.fail_lock_release else []
+        reporter = dataclasses.replace(reporter, faults=tuple(rule.to_dict() for rule in faults))
         concurrency = options.concurrency or spec.queue.max_concurrency or 5
         esm = EventSourceMapping(
             esm_session.client("sqs"),
@@ -139,6 +142,8 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         s3, sqs = harness.client("s3"), harness.client("sqs")
         files = download_output(s3, outputs.bucket_name, ACCOUNT_ID, run_id, report_dir / "output")
         dlq_keys, unparseable = drain_dlq_keys(sqs, outputs.dlq_url)
+        # The event source mapping has stopped: whatever is still in the queue was queued, not lost.
+        queued_keys, _ = drain_dlq_keys(sqs, outputs.queue_url, wait_seconds=options.retry_delay_seconds + 1)
         results = collected + [i.result for i in esm.state.invocations] + [verified]
         api_calls: dict[str, dict[str, int]] = {"event_source_mapping": dict(esm_session.counter.calls)}
         for result in results:
@@ -161,7 +166,7 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
             ended=last_end,
             timed_out=timed_out,
             expected_keys=expected_keys,
-            reconciliation=reconcile(expected_keys, files, dlq_keys, unparseable),
+            reconciliation=reconcile(expected_keys, files, dlq_keys, unparseable, queued_keys),
             samples=sampler.samples,
             invocations=list(esm.state.invocations),
             function_results=results,
@@ -173,6 +178,7 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
             log_dir=log_dir,
             producer_error=producer_error,
             artifact=describe_artifact(artifact),
+            faults=[rule.to_dict() for rule in faults],
         )
 
 

@@ -42,6 +42,7 @@ class RunObservation:
     log_dir: Path | None = None
     producer_error: str | None = None
     artifact: dict[str, Any] | None = None
+    faults: list[dict[str, Any]] = field(default_factory=list)  # API fault rules injected into the reporter
 
 
 def reported_written(session: AwsSession, outputs: StackOutputs, run_id: str) -> Callable[[], int]:

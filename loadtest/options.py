@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtest.faults import LOCK_RELEASE_FAILURES
+
 TARGETS = ("local", "stack")
 SOURCES = ("synthetic", "iam")
 
@@ -31,6 +33,7 @@ class LoadTestOptions:
     retry_delay_seconds: int = 1
     inject_stale_lock: bool = False
     lambda_lock: Path | None = None
+    fail_lock_release: str | None = None  # a key of loadtest.faults.LOCK_RELEASE_FAILURES
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def problems(self) -> list[str]:
@@ -45,6 +48,10 @@ class LoadTestOptions:
             out.append(f"--concurrency={self.concurrency} must be at least 1")
         if self.target == "stack" and self.inject_stale_lock:
             out.append("--inject-stale-lock needs the local target")
+        if self.fail_lock_release is not None and self.fail_lock_release not in LOCK_RELEASE_FAILURES:
+            out.append(f"--fail-lock-release={self.fail_lock_release!r} must be one of {tuple(LOCK_RELEASE_FAILURES)}")
+        if self.target == "stack" and self.fail_lock_release is not None:
+            out.append("--fail-lock-release needs the local target")
         if self.lambda_lock is not None and not self.lambda_lock.is_file():
             out.append(f"--lambda-lock={self.lambda_lock}: no such file")
         if self.target == "stack" and self.lambda_lock is not None:

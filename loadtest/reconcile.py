@@ -20,7 +20,7 @@ class Reconciliation:
     unique_rows: int
     duplicates: int
     lost: int
-    dlq: int
+    dlq: int  # records in the DLQ and not in the output
     unexpected: int
     output_bytes: int
     output_files: int
@@ -28,6 +28,13 @@ class Reconciliation:
     duplicate_keys: list[str] = field(default_factory=list)
     dlq_keys: list[str] = field(default_factory=list)
     dlq_unparseable: int = 0
+    # In the output and in the DLQ: written, but its message came back until its receives ran out.
+    # Counted neither as DLQ nor as lost; a clean run has none.
+    written_and_dlq: int = 0
+    written_and_dlq_keys: list[str] = field(default_factory=list)
+    # Still in the queue when the run ended (at its deadline): not written yet, and not lost.
+    queued: int = 0
+    queued_keys: list[str] = field(default_factory=list)
 
 
 def download_output(s3: Any, bucket: str, account_id: str, run_id: str, out_dir: Path) -> list[Path]:
@@ -43,11 +50,17 @@ def download_output(s3: Any, bucket: str, account_id: str, run_id: str, out_dir:
     return sorted(files)
 
 
-def drain_dlq_keys(sqs: Any, dlq_url: str) -> tuple[list[str], int]:
-    """Record keys of every message in the DLQ; messages stay there (made visible again)."""
+def drain_dlq_keys(sqs: Any, dlq_url: str, wait_seconds: int = 0) -> tuple[list[str], int]:
+    """Record keys of every message in a queue (the DLQ, or the main queue once nothing consumes it).
+
+    Messages stay where they are (made visible again). ``wait_seconds`` long-polls for messages
+    that are about to become visible again, such as retries of the last failed invocations.
+    """
     keys, unparseable, handles = [], 0, []
     while True:
-        got = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
+        got = sqs.receive_message(
+            QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60, WaitTimeSeconds=wait_seconds
+        ).get("Messages", [])
         if not got:
             break
         for message in got:
@@ -67,15 +80,22 @@ def drain_dlq_keys(sqs: Any, dlq_url: str) -> tuple[list[str], int]:
 
 
 def reconcile(
-    expected_keys: list[str], csv_files: list[Path], dlq_keys: list[str], dlq_unparseable: int = 0
+    expected_keys: list[str],
+    csv_files: list[Path],
+    dlq_keys: list[str],
+    dlq_unparseable: int = 0,
+    queued_keys: list[str] | None = None,
 ) -> Reconciliation:
     frames = [pd.read_csv(io.BytesIO(p.read_bytes()), dtype=str, keep_default_na=False) for p in csv_files]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"record_key": pd.Series(dtype=str)})
     counts = rows["record_key"].value_counts()
     expected = pd.Index(sorted(set(expected_keys)))
     written = expected.intersection(counts.index)
-    in_dlq = pd.Index(sorted(set(dlq_keys))).difference(written)
-    missing = expected.difference(written).difference(in_dlq)
+    dlq_messages = pd.Series(dlq_keys, dtype=str)
+    also_written = dlq_messages.isin(counts.index)
+    in_dlq = pd.Index(sorted(set(dlq_messages[~also_written])))
+    queued = expected.difference(written).difference(in_dlq).intersection(pd.Index(sorted(set(queued_keys or []))))
+    missing = expected.difference(written).difference(in_dlq).difference(queued)
     duplicate_keys = counts[counts > 1]
     return Reconciliation(
         expected=len(expected),
@@ -83,12 +103,16 @@ def reconcile(
         unique_rows=int(counts.size),
         duplicates=int((duplicate_keys - 1).sum()),
         lost=len(missing),
-        dlq=len(dlq_keys) + dlq_unparseable,
+        dlq=int((~also_written).sum()) + dlq_unparseable,
         unexpected=len(counts.index.difference(expected)),
         output_bytes=sum(p.stat().st_size for p in csv_files),
         output_files=len(csv_files),
         missing_keys=list(missing),
         duplicate_keys=list(duplicate_keys.index),
-        dlq_keys=sorted(set(dlq_keys)),
+        dlq_keys=list(in_dlq),
         dlq_unparseable=dlq_unparseable,
+        written_and_dlq=int(also_written.sum()),
+        written_and_dlq_keys=sorted(set(dlq_messages[also_written])),
+        queued=len(queued),
+        queued_keys=list(queued),
     )

@@ -20,6 +20,7 @@ class LockMonitoring:
         self.contended = reporter.metric_count(MetricName.LOCK_CONTENDED)
         self.acquire_failed = reporter.metric_count(MetricName.LOCK_ACQUIRE_FAILED)
         self.stale_broken = reporter.metric_count(MetricName.LOCK_STALE_BROKEN)
+        self.release_failed = reporter.metric_count(MetricName.LOCK_RELEASE_FAILED)
         self.wait = {p: reporter.metric_milliseconds(MetricName.LOCK_WAIT_MS, percentile(p)) for p in (50, 90, 99)}
         self.write_conflicts = reporter.metric_count(MetricName.WRITE_CONFLICTS)
         self.s3_write = {p: reporter.metric_milliseconds(MetricName.S3_WRITE_MS, percentile(p)) for p in (50, 99)}
@@ -57,9 +58,21 @@ class LockMonitoring:
             runbook_anchor="lock-stale-broken",
         )
 
+        self.release_failed_alarm = alarms.alarm(
+            IMMEDIATE,
+            component="reporter",
+            suffix="lock-release-failed",
+            severity=Severity.WARNING,
+            metric=self.release_failed,
+            threshold=0,
+            summary="A reporter could not delete its S3 lock after a committed write (the error code says why). "
+            "The rows are safe; the lock was freed by a tombstone or waits out its lease, so writers may queue.",
+            runbook_anchor="lock-release-failed",
+        )
+
     @property
     def alarms(self) -> tuple[AlarmDefinition, ...]:
-        return (self.acquire_failed_alarm, self.wait_alarm, self.stale_broken_alarm)
+        return (self.acquire_failed_alarm, self.wait_alarm, self.stale_broken_alarm, self.release_failed_alarm)
 
     def summary_widgets(self) -> list[Widget]:
         return []
@@ -73,13 +86,15 @@ class LockMonitoring:
                     self.contended,
                     self.acquire_failed,
                     self.stale_broken,
-                    alarms=(self.acquire_failed_alarm, self.stale_broken_alarm),
+                    self.release_failed,
+                    alarms=(self.acquire_failed_alarm, self.stale_broken_alarm, self.release_failed_alarm),
                 ),
                 graph("Lock wait", *self.wait.values(), alarms=(self.wait_alarm,), left_axis_label="ms"),
                 graph("S3 writes: duration and conflicts", *self.s3_write.values(), self.write_conflicts),
                 LogWidget("Lock acquisitions per 5 min", "lock-contention"),
                 LogWidget("Lock wait percentiles", "lock-wait-percentiles"),
                 LogWidget("Stale locks", "stale-locks", width=HALF_WIDTH),
+                LogWidget("Lock release failures", "lock-release-failures", width=HALF_WIDTH),
                 LogWidget("Slowest S3 writes", "slowest-s3-writes", width=HALF_WIDTH),
             ]
         }

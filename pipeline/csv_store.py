@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.aws import error_code
 from pipeline.layout import index_key, part_key, report_prefix, seed_csv_key
@@ -41,8 +41,19 @@ MAX_WRITE_ATTEMPTS = 5
 csv.field_size_limit(2**31 - 1)
 
 
-class WriteConflictError(RuntimeError):
-    """Conditional writes kept losing to other writers; the records go back to the queue."""
+class WriteIncompleteError(RuntimeError):
+    """A write stopped part-way; ``committed`` holds the digests of the records that did reach a part.
+
+    Those records are in the output and must not go back to the queue; the rest must.
+    """
+
+    def __init__(self, message: str, committed: frozenset[str] = frozenset()) -> None:
+        super().__init__(message)
+        self.committed = committed
+
+
+class WriteConflictError(WriteIncompleteError):
+    """Conditional writes kept losing to other writers; the uncommitted records go back to the queue."""
 
 
 @dataclass
@@ -52,6 +63,7 @@ class WriteResult:
     conflicts: int = 0
     write_ms: list[float] = field(default_factory=list)
     objects: list[str] = field(default_factory=list)
+    index_error: str | None = None  # the index is a cache: a failed index write is reported, not raised
 
 
 @dataclass
@@ -97,13 +109,16 @@ class FencedCsvStore:
                 self._write_once(records, result, committed)
                 result.written, result.duplicates = len(committed), len(records) - len(committed)
                 return result
-            except ClientError as exc:
+            except (ClientError, BotoCoreError) as exc:
                 if error_code(exc) not in CONFLICT_CODES:
-                    raise
+                    raise WriteIncompleteError(
+                        f"part write failed with {error_code(exc)}: {exc}", frozenset(committed)
+                    ) from exc
                 result.conflicts += 1
         raise WriteConflictError(
             f"s3://{self.bucket}/{report_prefix(self.account_id, self.run_id)}: {MAX_WRITE_ATTEMPTS} conditional "
-            "writes in a row lost to other writers"
+            "writes in a row lost to other writers",
+            frozenset(committed),
         )
 
     def _write_once(self, records: list[PolicyRecord], result: WriteResult, committed: set[str]) -> None:
@@ -133,7 +148,7 @@ class FencedCsvStore:
                 number = last.number + 1
                 last = _Part(number, part_key(self.account_id, self.run_id, number), None, 0, set(), "")
                 parts.append(last)
-        self._write_index(parts, index_etag)
+        result.index_error = self._write_index(parts, index_etag)
 
     def _append(self, part: _Part, chunk: list[tuple[str, PolicyRecord]], result: WriteResult) -> None:
         if part.text is None:
@@ -190,7 +205,8 @@ class FencedCsvStore:
                 return ""
             raise
 
-    def _write_index(self, parts: list[_Part], etag: str | None) -> None:
+    def _write_index(self, parts: list[_Part], etag: str | None) -> str | None:
+        """Best effort, after the parts committed: returns the error code instead of raising."""
         body = json.dumps(
             {
                 "version": INDEX_VERSION,
@@ -207,10 +223,10 @@ class FencedCsvStore:
             self.s3.put_object(
                 Bucket=self.bucket, Key=self.index_key, Body=body.encode(), ContentType="application/json", **condition
             )
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             # The parts are already committed; a newer index (or the next writer) covers them.
-            if error_code(exc) not in CONFLICT_CODES:
-                raise
+            return None if error_code(exc) in CONFLICT_CODES else error_code(exc)
+        return None
 
 
 class SeedCsvStore:

@@ -10,7 +10,17 @@ How the lock differs from the seed's design, and why:
 - A stale lock is taken over with ``PutObject(IfMatch=<etag of the stale lock>)``, never by
   delete-then-create, which would let two writers both "break" the lock and both win.
 - Release is ``DeleteObject(IfMatch=<our etag>)``, so a writer never deletes a lock that a
-  newer owner took over.
+  newer owner took over. If that delete fails for any other reason (``AccessDenied`` when
+  ``s3:DeleteObject`` is missing, ``503 SlowDown`` past the SDK's retries, or ``501
+  NotImplemented`` on endpoints without conditional deletes, such as LocalStack), the lock is
+  released by overwriting it with a tombstone, ``PutObject(IfMatch=<our etag>)``: as atomic
+  as the conditional delete, it needs only ``s3:PutObject``, and the next acquirer takes a
+  tombstone over at once instead of waiting out the lease. (A check-then-delete fallback
+  would race with a take-over; waiting out the lease would queue every writer behind it.)
+- A release never raises: it runs after the commit point, and a failed release must not
+  send committed records back to the queue. It is logged with its error code and counted
+  in ``LockReleaseFailed``; the lease frees the lock in the end, and fencing keeps the data
+  correct meanwhile.
 - Staleness is judged on S3's clock (the object's LastModified against the response's Date
   header), so clock skew between Lambda hosts cannot make a live lock look stale.
 
@@ -37,7 +47,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.aws import error_code
 from pipeline.layout import LOCK_TAGGING, lock_key
@@ -46,6 +56,13 @@ from pipeline.telemetry import LockEvent, LogField, MetricName, emit_counts
 
 CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+NOT_IMPLEMENTED_CODES = {"NotImplemented", "501"}
+
+
+class EndpointFacts:
+    """What this process learned about the S3 endpoint; Lambda keeps it for the warm container."""
+
+    conditional_delete = True
 
 
 class LockNotAcquired(RuntimeError):
@@ -58,6 +75,7 @@ class LockStats:
     contended: int = 0
     stale_broken: int = 0
     acquire_failed: int = 0
+    release_failed: int = 0
     wait_ms: list[float] = field(default_factory=list)
 
     def publish(self, metrics: Any) -> None:
@@ -68,6 +86,7 @@ class LockStats:
                 (MetricName.LOCK_CONTENDED, self.contended),
                 (MetricName.LOCK_STALE_BROKEN, self.stale_broken),
                 (MetricName.LOCK_ACQUIRE_FAILED, self.acquire_failed),
+                (MetricName.LOCK_RELEASE_FAILED, self.release_failed),
             ),
         )
         for wait in self.wait_ms:
@@ -139,16 +158,66 @@ class S3Lock:
         )
 
     def release(self, handle: LockHandle) -> bool:
-        """Delete the lock only if it is still ours (same ETag)."""
+        """Free the lock if it is still ours (same ETag); True if freed. Never raises (see module docstring)."""
+        if not EndpointFacts.conditional_delete:
+            return self._release_by_tombstone(handle, cause=None)
         try:
             self.s3.delete_object(Bucket=self.bucket, Key=handle.key, IfMatch=handle.etag)
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             code = error_code(exc)
+            self.stats.release_failed += 1
             if code in CONFLICT_CODES or code in MISSING_CODES:
-                self._log("warning", "lock no longer ours; left in place", LockEvent.RELEASE_SKIPPED, handle.lock_id)
+                self._log(
+                    "warning",
+                    "lock release failed: no longer ours (taken over after the lease); left to its owner",
+                    LockEvent.RELEASE_FAILED,
+                    handle.lock_id,
+                    error_code=code,
+                )
                 return False
-            raise
-        self._log("info", "lock released", LockEvent.RELEASED, handle.lock_id)
+            if code in NOT_IMPLEMENTED_CODES:
+                EndpointFacts.conditional_delete = False
+                self._log(
+                    "warning",
+                    "this S3 endpoint does not implement conditional DeleteObject; "
+                    "releasing locks with a conditional tombstone overwrite from now on (logged once per instance)",
+                    LockEvent.RELEASE_FAILED,
+                    handle.lock_id,
+                    error_code=code,
+                )
+            return self._release_by_tombstone(handle, cause=code)
+        self._log("info", "lock released", LockEvent.RELEASED, handle.lock_id, release_method="delete")
+        return True
+
+    def _release_by_tombstone(self, handle: LockHandle, cause: str | None) -> bool:
+        body = json.dumps({"id": handle.lock_id, "owner": self.owner, "released": datetime.now(UTC).isoformat()})
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket, Key=handle.key, Body=body.encode(), IfMatch=handle.etag, Tagging=LOCK_TAGGING
+            )
+        except (ClientError, BotoCoreError) as exc:
+            code = error_code(exc)
+            if cause is None:
+                self.stats.release_failed += 1
+            self._log(
+                "warning",
+                "lock release failed; the lease will free it",
+                LockEvent.RELEASE_FAILED,
+                handle.lock_id,
+                error_code=f"{cause}+{code}" if cause else code,
+            )
+            return False
+        if cause is None:
+            self._log("info", "lock released", LockEvent.RELEASED, handle.lock_id, release_method="tombstone")
+        else:
+            self._log(
+                "warning",
+                f"lock release by delete failed ({cause}); released by tombstone",
+                LockEvent.RELEASED,
+                handle.lock_id,
+                release_method="tombstone",
+                error_code=cause,
+            )
         return True
 
     @contextlib.contextmanager
@@ -156,12 +225,8 @@ class S3Lock:
         handle = self.acquire()
         try:
             yield handle
-        except BaseException:
-            # The original error matters more than a failed release; the lease frees the lock anyway.
-            with contextlib.suppress(ClientError):
-                self.release(handle)
-            raise
-        self.release(handle)
+        finally:
+            self.release(handle)
 
     def _body(self, lock_id: str, now: datetime) -> bytes:
         expires = now.timestamp() + self.settings.timeout_seconds
@@ -199,8 +264,9 @@ class S3Lock:
                 return self._try_create(lock_id, started)  # released meanwhile
             raise
         body = current["Body"].read()
+        released = _is_tombstone(body)
         age = _server_age_seconds(current)
-        if age <= self.settings.timeout_seconds:
+        if not released and age <= self.settings.timeout_seconds:
             return None
         try:
             resp = self.s3.put_object(
@@ -214,6 +280,8 @@ class S3Lock:
             if error_code(exc) in CONFLICT_CODES or error_code(exc) in MISSING_CODES:
                 return None  # someone else took it over or released it first
             raise
+        if released:
+            return self._acquired(lock_id, resp["ETag"], started, took_over=False)
         self.stats.stale_broken += 1
         previous = _owner_of(body)
         self._log(
@@ -246,6 +314,14 @@ def _server_age_seconds(response: dict[str, Any]) -> float:
     headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
     now = parsedate_to_datetime(headers["date"]) if headers.get("date") else datetime.now(UTC)
     return (now - response["LastModified"]).total_seconds()
+
+
+def _is_tombstone(body: bytes) -> bool:
+    """A lock its owner released by overwriting (see ``release``): free to take at once."""
+    try:
+        return "released" in json.loads(body)
+    except (ValueError, TypeError):
+        return False
 
 
 def _owner_of(body: bytes) -> str:

@@ -7,6 +7,11 @@ cannot complete (lock busy for every attempt, or conditional writes keep losing)
 records are reported as failures too and SQS redelivers them; after maxReceiveCount they
 land in the DLQ, where they are counted and alarmed. Nothing is dropped.
 
+The part write is the commit point. A record that reached a part is a success, whatever
+happens afterwards: the lock release, the index write and the run record's count are
+logged and counted when they fail, but never send committed records back to the queue
+(that would put a record in the output and, after its receives, in the DLQ as well).
+
 Environment variables: CIDB_BUCKET, CIDB_RUN_TABLE, CIDB_OUTPUT_MODE, MAX_ROWS_PER_FILE,
 LOCK_TIMEOUT_SECONDS, LOCK_MAX_ATTEMPTS, LOCK_BASE_BACKOFF_SECONDS, LOCK_JITTER_FACTOR.
 """
@@ -22,9 +27,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import aws, run_store
-from pipeline.csv_store import FencedCsvStore, SeedCsvStore, WriteConflictError
+from pipeline.csv_store import FencedCsvStore, SeedCsvStore, WriteIncompleteError, WriteResult
 from pipeline.lock import LockNotAcquired, LockStats, S3Lock
-from pipeline.record import PolicyRecord, parse_message
+from pipeline.record import PolicyRecord, key_digest, parse_message
 from pipeline.settings import OUTPUT_MODE_SEED, Settings, load_settings
 from pipeline.telemetry import LogField, MetricName, make_logger, make_metrics
 
@@ -49,17 +54,24 @@ def _parse(record: SQSRecord) -> PolicyRecord:
 
 def _write_group(
     settings: Settings, account_id: str, run_id: str, records: list[PolicyRecord], owner: str, lock_stats: LockStats
-) -> None:
+) -> WriteResult:
+    """Append the group under the lock; raises only before a record committed (or with the committed set)."""
     s3 = aws.client("s3")
     if settings.output_mode == OUTPUT_MODE_SEED:
-        result = SeedCsvStore(s3, settings.bucket, account_id, run_id).write(records)
-    else:
-        store = FencedCsvStore(s3, settings.bucket, account_id, run_id, settings.max_rows_per_file)
-        lock = S3Lock(
-            s3, settings.bucket, store.lock_target, settings.lock, owner=owner, logger=logger, stats=lock_stats
+        return SeedCsvStore(s3, settings.bucket, account_id, run_id).write(records)
+    store = FencedCsvStore(s3, settings.bucket, account_id, run_id, settings.max_rows_per_file)
+    lock = S3Lock(s3, settings.bucket, store.lock_target, settings.lock, owner=owner, logger=logger, stats=lock_stats)
+    with lock.held():  # the release never raises, so it cannot undo the commit
+        return store.write(records)
+
+
+def _after_commit(settings: Settings, run_id: str, records: list[PolicyRecord], result: WriteResult) -> None:
+    """Telemetry and the run record's count: best effort, because the rows are already in S3."""
+    if result.index_error:
+        logger.warning(
+            "index write failed after the parts committed; the next writer rebuilds it",
+            extra={LogField.RUN_ID: run_id, LogField.ERROR_CODE: result.index_error},
         )
-        with lock.held():
-            result = store.write(records)
     for ms in result.write_ms:
         metrics.add_metric(name=MetricName.S3_WRITE_MS, unit="Milliseconds", value=ms)
     metrics.add_metric(name=MetricName.RECORDS_WRITTEN, unit="Count", value=result.written)
@@ -77,7 +89,14 @@ def _write_group(
             LogField.CONFLICTS: result.conflicts,
         },
     )
-    run_store.add_written(aws.client("dynamodb"), table=settings.run_table, run_id=run_id, count=result.written)
+    try:
+        run_store.add_written(aws.client("dynamodb"), table=settings.run_table, run_id=run_id, count=result.written)
+    except Exception as exc:
+        # Only the live progress count misses these rows; the verifier reconciles from S3 itself.
+        logger.warning(
+            "run record not updated after the rows committed",
+            extra={LogField.RUN_ID: run_id, LogField.ERROR_CODE: aws.error_code(exc)},
+        )
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -100,14 +119,33 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     owner = f"{context.function_name}/{context.aws_request_id}"
     lock_stats = LockStats()
     for (account_id, run_id), members in groups.items():
+        records = [p for p, _ in members]
         try:
-            _write_group(settings, account_id, run_id, [p for p, _ in members], owner, lock_stats)
-        except (LockNotAcquired, WriteConflictError) as exc:
+            result = _write_group(settings, account_id, run_id, records, owner, lock_stats)
+        except LockNotAcquired as exc:
             logger.warning(str(exc), extra={LogField.RUN_ID: run_id, LogField.ERROR_CODE: type(exc).__name__})
             failures += [{"itemIdentifier": message_id} for _, message_id in members]
+            continue
+        except WriteIncompleteError as exc:
+            returned = [m for p, m in members if key_digest(p.key) not in exc.committed]
+            logger.warning(
+                f"write stopped part-way; {len(returned)} uncommitted records returned to the queue: {exc}",
+                extra={
+                    LogField.RUN_ID: run_id,
+                    LogField.ERROR_CODE: type(exc).__name__,
+                    LogField.COMMITTED: len(members) - len(returned),
+                },
+            )
+            failures += [{"itemIdentifier": message_id} for message_id in returned]
+            if exc.committed:
+                kept = [p for p in records if key_digest(p.key) in exc.committed]
+                _after_commit(settings, run_id, kept, WriteResult(written=len(kept)))
+            continue
         except Exception:
             logger.exception("write failed; records returned to the queue", extra={LogField.RUN_ID: run_id})
             failures += [{"itemIdentifier": message_id} for _, message_id in members]
+            continue
+        _after_commit(settings, run_id, records, result)
     if settings.output_mode != OUTPUT_MODE_SEED:
         lock_stats.publish(metrics)
     metrics.add_metric(name=MetricName.RECORDS_FAILED, unit="Count", value=len(failures))

@@ -33,6 +33,7 @@ class MetricName(StrEnum):
     LOCK_WAIT_MS = "LockWaitMs"
     LOCK_STALE_BROKEN = "LockStaleBroken"
     LOCK_ACQUIRE_FAILED = "LockAcquireFailed"
+    LOCK_RELEASE_FAILED = "LockReleaseFailed"
     S3_WRITE_MS = "S3WriteMs"
     WRITE_CONFLICTS = "WriteConflicts"
     # verifier (one datapoint per run it reconciles)
@@ -63,6 +64,8 @@ class LogField(StrEnum):
     DUPLICATES = "duplicates"
     CONFLICTS = "conflicts"
     PREVIOUS_OWNER = "previous_owner"
+    RELEASE_METHOD = "release_method"
+    COMMITTED = "committed"
 
 
 class LockEvent(StrEnum):
@@ -73,7 +76,7 @@ class LockEvent(StrEnum):
     STALE_BROKEN = "stale_broken"
     ACQUIRE_FAILED = "acquire_failed"
     RELEASED = "released"
-    RELEASE_SKIPPED = "release_skipped"
+    RELEASE_FAILED = "release_failed"
 
 
 def emit_counts(metrics: Metrics, counts: Iterable[tuple[MetricName, int]]) -> None:

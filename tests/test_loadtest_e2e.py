@@ -212,3 +212,14 @@ def test_endpoint_url_uses_a_running_emulator(moto_server: MotoServer, tmp_path:
     buckets = [b["Name"] for b in s3.list_buckets()["Buckets"]]
     assert run.spec.bucket_name in buckets, f"{run.spec.bucket_name} not in the running emulator: {buckets}"
     assert not (tmp_path / "emulator.log").exists(), "no embedded emulator was started"
+
+
+def test_records_still_queued_at_the_deadline_are_not_called_lost(tmp_path: Path) -> None:
+    # GIVEN a deadline far too short for 300 records WHEN the run stops at it
+    run = run_loadtest(LoadTestOptions(policies=300, deadline_seconds=2, idle_seconds=2, out=tmp_path))
+    s = run.summary
+    # THEN what was still in the queue is reported as queued, not lost, and the run still fails
+    assert s["timed_out"] and s["queued_at_end"] > 0, {k: s[k] for k in ("timed_out", "queued_at_end", "unique_rows")}
+    assert s["lost"] == 0, s["missing_keys"][:5]
+    assert s["unique_rows"] + s["queued_at_end"] + s["dlq"] == 300
+    assert not run.ok and any("still in the queue" in p for p in run.problems), run.problems

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pytest
 
+from loadtest.api_faults import FaultRule, install_rules
 from loadtest.aws_session import AwsSession
+from loadtest.faults import LOCK_RELEASE_FAILURES
 from pipeline.layout import LOCK_TAGGING, lock_key
-from pipeline.lock import LockNotAcquired, S3Lock
+from pipeline.lock import EndpointFacts, LockNotAcquired, S3Lock
 from pipeline.settings import LockSettings
 
 BUCKET = "cidb-test-locks"
@@ -243,3 +246,79 @@ def test_two_writers_breaking_one_stale_lock_only_one_wins(aws: AwsSession, buck
     assert won and won[0].took_over, "B took the stale lock over"
     assert owner_c.stats.stale_broken == 0 and owner_c.stats.acquire_failed == 1, owner_c.stats
     assert lock_body(s3_b)["owner"] == "reporter/req-b", "B's lock must not be replaced by C's"
+
+
+# --------------------------------------------------------------------------- failed releases
+
+
+@pytest.fixture(autouse=True)
+def endpoint_supports_conditional_delete() -> Iterator[None]:
+    """What a process learned about the endpoint must not leak from one test into the next."""
+    EndpointFacts.conditional_delete = True
+    yield
+    EndpointFacts.conditional_delete = True
+
+
+@pytest.mark.parametrize("code", ["AccessDenied", "503", "501"])
+def test_a_release_whose_delete_fails_frees_the_lock_with_a_tombstone(aws: AwsSession, bucket: str, code: str) -> None:
+    # GIVEN a held lock, and S3 refusing the lock's conditional delete
+    s3 = aws.client("s3")
+    install_rules(s3.meta.events, [LOCK_RELEASE_FAILURES[code]])
+    lock = S3Lock(s3, bucket, TARGET, LIVE, owner="reporter/req-a")
+    handle = lock.acquire()
+    calls = S3Calls(s3)
+    # WHEN released
+    released = lock.release(handle)
+    # THEN it does not raise, counts the failure, and overwrites the lock with a tombstone on our own ETag
+    assert released is True and lock.stats.release_failed == 1, lock.stats
+    assert [name for name, _ in calls.calls] == ["DeleteObject", "PutObject"], calls.calls
+    assert calls.calls[1][1]["IfMatch"] == handle.etag, "the tombstone must be conditional on our ETag"
+    assert "released" in lock_body(s3)
+    # AND a second writer takes the tombstone over at once: no lease to wait out, no stale take-over
+    rival = S3Lock(fresh_s3(aws), bucket, TARGET, SHORT_LEASE, owner="reporter/req-b")
+    rival.acquire()
+    assert (rival.stats.acquired, rival.stats.stale_broken) == (1, 0), rival.stats
+    assert lock_body(s3)["owner"] == "reporter/req-b"
+
+
+def test_an_endpoint_without_conditional_delete_is_learned_once(aws: AwsSession, bucket: str) -> None:
+    s3 = aws.client("s3")
+    install_rules(s3.meta.events, [LOCK_RELEASE_FAILURES["501"]])
+    lock = S3Lock(s3, bucket, TARGET, LIVE, owner="reporter/req-a")
+    lock.release(lock.acquire())
+    calls = S3Calls(s3)
+    # WHEN the same process releases again
+    assert lock.release(lock.acquire()) is True
+    # THEN it goes straight to the tombstone, and counts no second failure
+    assert "DeleteObject" not in calls.names(), calls.calls
+    assert lock.stats.release_failed == 1, lock.stats
+
+
+def test_a_release_that_cannot_free_the_lock_leaves_it_to_the_lease_without_raising(
+    aws: AwsSession, bucket: str
+) -> None:
+    # GIVEN S3 refusing both the delete and the tombstone overwrite
+    s3 = aws.client("s3")
+    refuse_put = FaultRule("s3.PutObject", "SlowDown", 503, key_suffix=".lock", when_param="IfMatch")
+    install_rules(s3.meta.events, [LOCK_RELEASE_FAILURES["503"], refuse_put])
+    lock = S3Lock(s3, bucket, TARGET, LIVE, owner="reporter/req-a")
+    # WHEN the work inside held() raises
+    with pytest.raises(ZeroDivisionError), lock.held():
+        _ = 1 / 0
+    # THEN the original error propagates, the failed release is counted, and the lock stays until its lease ends
+    assert lock.stats.release_failed == 1, lock.stats
+    assert lock_exists(s3) and "released" not in lock_body(s3)
+
+
+def test_a_release_of_a_lock_taken_over_is_counted_and_left_alone(aws: AwsSession, bucket: str) -> None:
+    # GIVEN our lease ran out and a rival took the lock over
+    s3 = aws.client("s3")
+    lock = S3Lock(s3, bucket, TARGET, SHORT_LEASE, owner="reporter/req-a")
+    handle = lock.acquire()
+    time.sleep(EXPIRY_SLEEP_S)
+    S3Lock(fresh_s3(aws), bucket, TARGET, SHORT_LEASE, owner="reporter/req-b").acquire()
+    # WHEN we release
+    assert lock.release(handle) is False
+    # THEN nothing of the rival's is touched, and the failure is counted
+    assert lock.stats.release_failed == 1
+    assert lock_body(s3)["owner"] == "reporter/req-b"

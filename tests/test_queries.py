@@ -40,6 +40,7 @@ REQUIRED = {
     "lock-contention",
     "lock-wait-percentiles",
     "stale-locks",
+    "lock-release-failures",
     "slowest-s3-writes",
     "trace-run",
     "run-reconciliation",

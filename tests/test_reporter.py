@@ -16,15 +16,17 @@ from typing import Any
 import pytest
 from conftest import Deployment, lambda_context
 
+from loadtest.api_faults import FaultRule, install_rules
 from loadtest.emulator import ACCOUNT_ID
 from loadtest.esm import to_lambda_record
+from loadtest.faults import LOCK_RELEASE_FAILURES
 from loadtest.seeding import synthetic_records
 from pipeline import aws as pipeline_aws
 from pipeline import reporter
 from pipeline.csv_store import MAX_WRITE_ATTEMPTS, FencedCsvStore
 from pipeline.layout import index_key, report_prefix
-from pipeline.lock import S3Lock
-from pipeline.record import CSV_COLUMNS, PolicyRecord, key_digest
+from pipeline.lock import EndpointFacts, S3Lock
+from pipeline.record import CSV_COLUMNS, PolicyRecord, key_digest, parse_message
 from pipeline.settings import LockSettings
 
 RUN = "run-reporter"
@@ -373,3 +375,75 @@ def test_groups_of_different_runs_fail_independently(
     run_b_ids = {m["MessageId"] for m in messages if '"run_id":"run-b"' in m["Body"]}
     assert failed_ids(response) == run_b_ids, response
     assert sorted(row_keys(deployment, "run-a")) == sorted(keys(run_a)), "run A written despite run B's failure"
+
+
+# --------------------------------------------------------------------------- after the commit point
+
+
+@pytest.fixture
+def inject(deployment: Deployment) -> Iterator[Callable[[str, FaultRule], None]]:
+    """Fail calls of the handler's own cached client with an API error, between the handler and the endpoint."""
+    installed: list[tuple[Any, Any]] = []
+
+    def install(service: str, rule: FaultRule) -> None:
+        events = pipeline_aws.client(service).meta.events
+        installed.extend((events, injector) for injector in install_rules(events, [rule]))
+
+    yield install
+    for events, injector in installed:
+        events.unregister("before-call", injector)
+    EndpointFacts.conditional_delete = True
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        LOCK_RELEASE_FAILURES["AccessDenied"],
+        LOCK_RELEASE_FAILURES["503"],
+        LOCK_RELEASE_FAILURES["412"],
+        LOCK_RELEASE_FAILURES["501"],
+        FaultRule("s3.PutObject", "AccessDenied", 403, key_suffix="_index.json"),
+        FaultRule("s3.PutObject", "SlowDown", 503, key_suffix="_index.json"),
+    ],
+    ids=["release-403", "release-503", "release-412", "release-501", "index-403", "index-503"],
+)
+def test_a_failure_after_the_commit_never_returns_committed_records(
+    deployment: Deployment, handler, inject, rule: FaultRule
+) -> None:
+    # GIVEN the lock release or the index write fails after the part write committed
+    inject("s3", rule)
+    records = make_records(4)
+    publish_records(deployment, records)
+    messages = receive(deployment, 4)
+    # WHEN the reporter handles the batch
+    response = handler(messages)
+    # THEN every record is a success (its message is deleted) and written once
+    assert response["batchItemFailures"] == [], f"{rule.operation} {rule.code} must not fail committed records"
+    assert sorted(row_keys(deployment)) == sorted(keys(records))
+
+
+def test_a_failed_run_record_update_never_returns_committed_records(deployment: Deployment, handler, inject) -> None:
+    inject("dynamodb", FaultRule("dynamodb.UpdateItem", "AccessDeniedException", 400))
+    records = make_records(3)
+    publish_records(deployment, records)
+    response = handler(receive(deployment, 3))
+    assert response["batchItemFailures"] == [], "the run record's count is telemetry; the rows are committed"
+    assert sorted(row_keys(deployment)) == sorted(keys(records))
+
+
+def test_a_write_that_stops_part_way_returns_only_the_uncommitted_records(
+    deployment: Deployment, handler, inject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN parts of 3 rows, and S3 refusing the second part of a 5-record group
+    monkeypatch.setenv("MAX_ROWS_PER_FILE", "3")
+    inject("s3", FaultRule("s3.PutObject", "SlowDown", 503, key_suffix="-part00002.csv"))
+    records = make_records(5)
+    publish_records(deployment, records)
+    messages = receive(deployment, 5)
+    # WHEN handled
+    response = handler(messages)
+    # THEN the three records in part 1 are successes and only the other two go back to the queue
+    written = row_keys(deployment)
+    assert len(written) == 3, written
+    returned = {m["MessageId"] for m in messages if parse_message(m["Body"]).key not in written}
+    assert failed_ids(response) == returned and len(returned) == 2, response
