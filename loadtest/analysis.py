@@ -110,6 +110,7 @@ def summarize(obs: RunObservation, emf: pd.DataFrame, fired: list[str], target: 
         "dlq": rec.dlq,
         "written_and_dlq": rec.written_and_dlq,
         "queued_at_end": rec.queued,
+        "in_flight_at_end": obs.in_flight_at_end,
         "unexpected_rows": rec.unexpected,
         "output_files": rec.output_files,
         "output_bytes": rec.output_bytes,
@@ -158,8 +159,10 @@ def problems(summary: dict[str, Any]) -> list[str]:
     if summary.get("producer_error"):
         out.append(str(summary["producer_error"]))
     if summary["lost"] or summary["duplicates"]:
+        in_flight = summary.get("in_flight_at_end") or 0
+        caveat = f" (up to {in_flight} of them may still have been in flight, keys unknown)" if in_flight else ""
         out.append(
-            f"DATA LOSS: {summary['lost']} records lost and {summary['duplicates']} duplicated "
+            f"DATA LOSS: {summary['lost']} records lost{caveat} and {summary['duplicates']} duplicated "
             f"out of {summary['policies']}"
         )
     if summary["dlq"]:

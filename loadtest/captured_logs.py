@@ -71,13 +71,3 @@ def emf_datapoints(paths: list[Path]) -> pd.DataFrame:
                         )
     columns = ["time", "namespace", "metric_name", "dimensions", "value", "request_id"]
     return pd.DataFrame(rows, columns=columns)
-
-
-def structured_fields(paths: list[Path]) -> set[str]:
-    """Top-level keys of structured (non-EMF) log lines: what a Logs Insights query can use."""
-    fields: set[str] = set()
-    for path in paths:
-        for record in iter_records(path):
-            if EMF_KEY not in record:
-                fields.update(record)
-    return fields

@@ -96,6 +96,9 @@ def loadtest(
         bool, typer.Option(help="Start with the run's lock held by a crashed writer (tests stale-lock take-over).")
     ] = False,
     set_: Annotated[list[str], typer.Option("--set", help="Spec override KEY=VALUE, e.g. queue.batch_size=10.")] = [],  # noqa: B006
+    measure_floor: Annotated[
+        bool, typer.Option(help="Measure the emulator floor now instead of reusing this machine's cached one.")
+    ] = False,
     fail_lock_release: Annotated[
         str | None,
         typer.Option(help="Fail the reporter's lock releases with this error: 412, 503, 501 or AccessDenied."),
@@ -120,6 +123,7 @@ def loadtest(
         inject_stale_lock=inject_stale_lock,
         lambda_lock=lambda_lock,
         fail_lock_release=fail_lock_release,
+        measure_floor=measure_floor,
         overrides=_parse_overrides(set_),
     )
     columns = (

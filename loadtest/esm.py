@@ -3,14 +3,16 @@
 - Each concurrency slot polls, gathers up to ``batch_size`` messages within the batching
   window (or 6 MB of payload), and invokes its own function instance (a process).
 - At most ``max_concurrency`` invocations run at once.
-- Messages that the partial batch response does not name are deleted; named ones, and
-  every message of a failed or timed-out invocation, go back to the queue.
+- Messages that the partial batch response does not name are deleted. Named ones keep the
+  visibility they have, as on Lambda: the reporter itself gives them a short, growing one.
+  Every message of a failed or timed-out invocation goes back to the queue.
 - Redrive to the DLQ after maxReceiveCount is left to SQS itself.
 
-One deliberate difference: Lambda leaves a failed message invisible until the queue's
-visibility timeout ends (5430 s for the tuned profile). The emulator instead makes failed
-messages visible again after ``retry_delay_seconds`` so a run finishes in minutes. Every
-retry still counts as a receive, so redrive to the DLQ happens exactly as on AWS.
+One deliberate difference: after a failed or timed-out invocation, Lambda leaves its
+messages invisible until the queue's visibility timeout ends (5430 s for the tuned profile).
+The emulator instead makes them visible again after ``retry_delay_seconds`` so a run
+finishes in minutes. Every retry still counts as a receive, so redrive to the DLQ happens
+exactly as on AWS.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ from loadtest.apicalls import ApiCallCounter
 from loadtest.lambda_runtime import FunctionConfig, FunctionInstance, InvocationResult
 
 PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
+# Within a batching window, a poller that got fewer messages than it asked for waits this long
+# before asking again, instead of re-polling at once. moto scans the queue and deep-copies
+# every message it returns on each ReceiveMessage, all in one process, so back-to-back polls
+# from many pollers starve the publisher; waiting changes no batch, only how it is gathered.
+WINDOW_POLL_PAUSE_SECONDS = 0.25
 
 
 @dataclass
@@ -152,6 +159,9 @@ class EventSourceMapping:
                 first_at = time.monotonic()
             if messages and self.window_seconds == 0:
                 break
+            if messages and len(got) < 10 and len(messages) < self.batch_size:
+                left = self.window_seconds - (time.monotonic() - first_at)
+                self._stop.wait(max(0.0, min(WINDOW_POLL_PAUSE_SECONDS, left)))
         if messages and self._stop.is_set():
             self._release(messages, 0)
             return []
@@ -175,9 +185,8 @@ class EventSourceMapping:
             failed_ids = {f["itemIdentifier"] for f in result.response.get("batchItemFailures", [])}
         else:
             failed_ids = set(by_id)
-        done = [m for mid, m in by_id.items() if mid not in failed_ids]
-        self._delete(done)
-        self._release([by_id[mid] for mid in failed_ids if mid in by_id], self.retry_delay_seconds)
+            self._release(messages, self.retry_delay_seconds)
+        self._delete([m for mid, m in by_id.items() if mid not in failed_ids])
         with self._lock:
             self.state.invocations.append(Invocation(result, len(messages), len(failed_ids), oldest))
 

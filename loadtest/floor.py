@@ -1,9 +1,10 @@
 """The emulator's floor: the time the unavoidable calls alone take on this machine.
 
 ceil(N/10) PublishBatch calls, and receiving and deleting N messages, against a scratch
-topic and queue, with one consumer draining while the producer publishes (as the pipeline
-does: moto's ReceiveMessage cost grows with queue depth, so publish-all-then-drain would
-overstate the floor). Pipeline time minus this floor is what the pipeline itself costs.
+topic and queue, with as many consumers as the run has reporters draining while the
+producer publishes (as the pipeline does: moto's ReceiveMessage cost grows with queue depth,
+so publish-all-then-drain would overstate the floor, and one consumer would understate the
+parallelism the pipeline has). Pipeline time minus this floor is what the pipeline costs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pipeline.publisher import BatchPublisher, pack_batches
 from pipeline.record import PolicyRecord
 
 
-def measure_floor(session: Any, records: list[PolicyRecord]) -> dict[str, float]:
+def measure_floor(session: Any, records: list[PolicyRecord], consumers: int = 1) -> dict[str, float]:
     sns, sqs = session.client("sns"), session.client("sqs")
     name = f"cidb-floor-{uuid.uuid4().hex[:8]}"
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
@@ -25,16 +26,21 @@ def measure_floor(session: Any, records: list[PolicyRecord]) -> dict[str, float]
     topic_arn = sns.create_topic(Name=name)["TopicArn"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
     entries = [BatchPublisher.make_entry(r) for r in records]
-    consumed: dict[str, float] = {}
     try:
         started = time.perf_counter()
-        consumer = threading.Thread(target=_drain, args=(sqs, queue_url, len(records), consumed))
-        consumer.start()
+        remaining = _Countdown(len(records))
+        threads = [
+            threading.Thread(target=_drain, args=(session.client("sqs"), queue_url, remaining))
+            for _ in range(consumers)
+        ]
+        for thread in threads:
+            thread.start()
         batches = pack_batches(entries)
         for batch in batches:
             sns.publish_batch(TopicArn=topic_arn, PublishBatchRequestEntries=batch)
         published = time.perf_counter()
-        consumer.join()
+        for thread in threads:
+            thread.join()
         ended = time.perf_counter()
     finally:
         sns.delete_topic(TopicArn=topic_arn)
@@ -44,19 +50,31 @@ def measure_floor(session: Any, records: list[PolicyRecord]) -> dict[str, float]
         "floor_publish_seconds": round(published - started, 3),
         "floor_drain_after_publish_seconds": round(ended - published, 3),
         "floor_publish_calls": len(batches),
-        "floor_messages_received": int(consumed["received"]),
+        "floor_messages_received": len(records) - remaining.left,
+        "floor_consumers": consumers,
     }
 
 
-def _drain(sqs: Any, queue_url: str, count: int, out: dict[str, float]) -> None:
-    received, idle_polls = 0, 0
-    while received < count and idle_polls < 5:
+class _Countdown:
+    """Messages still to drain, shared by the consumers."""
+
+    def __init__(self, count: int) -> None:
+        self.left = count
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> None:
+        with self._lock:
+            self.left -= n
+
+
+def _drain(sqs: Any, queue_url: str, remaining: _Countdown) -> None:
+    idle_polls = 0
+    while remaining.left > 0 and idle_polls < 5:
         got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
         idle_polls = 0 if got else idle_polls + 1
         if got:
-            received += len(got)
+            remaining.take(len(got))
             sqs.delete_message_batch(
                 QueueUrl=queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)],
             )
-    out["received"] = received

@@ -21,6 +21,7 @@ from loadtest.emulator import ACCOUNT_ID, MotoServer
 from loadtest.esm import EventSourceMapping
 from loadtest.faults import LOCK_RELEASE_FAILURES, plant_stale_lock
 from loadtest.floor import measure_floor
+from loadtest.floor_cache import cached_floor
 from loadtest.lambda_runtime import (
     FunctionConfig,
     FunctionInstance,
@@ -32,7 +33,7 @@ from loadtest.observation import Progress, RunObservation, reported_written, wai
 from loadtest.options import LoadTestOptions
 from loadtest.outputs import StackOutputs
 from loadtest.provision import provision
-from loadtest.reconcile import download_output, drain_dlq_keys, reconcile
+from loadtest.reconcile import download_output, drain_dlq_keys, reconcile, wait_until_visible
 from loadtest.sampler import QueueSampler
 from loadtest.seeding import create_iam_policies, synthetic_records
 from pipeline.collector import build_records
@@ -83,7 +84,14 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         harness, esm_session = AwsSession(endpoint), AwsSession(endpoint)
         outputs = provision(harness, spec)
         records = synthetic_records(options.policies, options.seed, run_id=run_id, account_id=ACCOUNT_ID)
-        floor = measure_floor(harness, records)
+        concurrency = options.concurrency or spec.queue.max_concurrency or 5
+        floor = cached_floor(
+            options.policies,
+            options.seed,
+            concurrency,
+            lambda: measure_floor(harness, records, consumers=concurrency),
+            remeasure=options.measure_floor or bool(options.endpoint_url),
+        )
         if options.source == "iam":
             policies = create_iam_policies(harness.client("iam"), options.policies, options.seed)
             records = build_records(policies, run_id=run_id, account_id=ACCOUNT_ID)
@@ -93,8 +101,10 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
 
         collector, reporter, verifier = function_configs(spec, outputs, harness, log_dir, artifact)
         faults = [LOCK_RELEASE_FAILURES[options.fail_lock_release]] if options.fail_lock_release else []
-        reporter = dataclasses.replace(reporter, faults=tuple(rule.to_dict() for rule in faults))
-        concurrency = options.concurrency or spec.queue.max_concurrency or 5
+        # An API fault is the endpoint's: every function that makes the call meets it (the reporter's
+        # compactions and the verifier's flush both release the lock).
+        rules = tuple(rule.to_dict() for rule in faults)
+        reporter, verifier = (dataclasses.replace(fn, faults=rules) for fn in (reporter, verifier))
         esm = EventSourceMapping(
             esm_session.client("sqs"),
             esm_session.counter,
@@ -119,11 +129,15 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
             event.update(count=options.policies, seed=options.seed)
         collected: list[InvocationResult] = []
         producer = threading.Thread(target=lambda: collected.append(FunctionInstance(collector).invoke(event)))
+        # The verifier runs once, after the run; its init overlaps the run's tail instead of adding to the job.
+        checker = FunctionInstance(verifier)
+        prewarm = threading.Thread(target=lambda: (producer.join(), checker.prewarm()))
 
         started = time.time()
         esm.start()
         sampler.start()
         producer.start()
+        prewarm.start()
         timed_out = wait_until_drained(
             sampler,
             len(expected_keys),
@@ -137,13 +151,18 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         sampler.stop()
         producer.join(timeout=spec.collector.timeout_seconds)
         last_end = max([i.result.ended for i in esm.state.invocations] + [r.ended for r in collected] + [started])
-        verified = FunctionInstance(verifier).invoke({"run_id": run_id, "force": True})
+        prewarm.join()
+        verified = checker.invoke({"run_id": run_id, "force": True})
 
         s3, sqs = harness.client("s3"), harness.client("sqs")
         files = download_output(s3, outputs.bucket_name, ACCOUNT_ID, run_id, report_dir / "output")
         dlq_keys, unparseable = drain_dlq_keys(sqs, outputs.dlq_url)
         # The event source mapping has stopped: whatever is still in the queue was queued, not lost.
-        queued_keys, _ = drain_dlq_keys(sqs, outputs.queue_url, wait_seconds=options.retry_delay_seconds + 1)
+        # Only a run cut off by its deadline can have messages in flight, waiting out a short visibility.
+        in_flight = (
+            wait_until_visible(sqs, outputs.queue_url, min(spec.queue.retry_max_seconds, 60)) if timed_out else 0
+        )
+        queued_keys, _ = drain_dlq_keys(sqs, outputs.queue_url)
         results = collected + [i.result for i in esm.state.invocations] + [verified]
         api_calls: dict[str, dict[str, int]] = {"event_source_mapping": dict(esm_session.counter.calls)}
         for result in results:
@@ -179,6 +198,7 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
             producer_error=producer_error,
             artifact=describe_artifact(artifact),
             faults=[rule.to_dict() for rule in faults],
+            in_flight_at_end=in_flight,
         )
 
 

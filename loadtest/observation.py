@@ -36,13 +36,14 @@ class RunObservation:
     function_results: list[InvocationResult] = field(default_factory=list)
     api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
     s3_bytes_written: int = 0
-    floor: dict[str, float] = field(default_factory=dict)
+    floor: dict[str, Any] = field(default_factory=dict)
     published: int = 0
     concurrency: int = 0
     log_dir: Path | None = None
     producer_error: str | None = None
     artifact: dict[str, Any] | None = None
     faults: list[dict[str, Any]] = field(default_factory=list)  # API fault rules injected into the reporter
+    in_flight_at_end: int = 0  # messages still invisible when the run was reconciled (keys unknown)
 
 
 def reported_written(session: AwsSession, outputs: StackOutputs, run_id: str) -> Callable[[], int]:

@@ -33,6 +33,7 @@ class LoadTestOptions:
     retry_delay_seconds: int = 1
     inject_stale_lock: bool = False
     lambda_lock: Path | None = None
+    measure_floor: bool = False  # measure the emulator floor even if this machine has one cached
     fail_lock_release: str | None = None  # a key of loadtest.faults.LOCK_RELEASE_FAILURES
     overrides: dict[str, Any] = field(default_factory=dict)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,17 @@ def drain_dlq_keys(sqs: Any, dlq_url: str, wait_seconds: int = 0) -> tuple[list[
             ],
         )
     return keys, unparseable
+
+
+def wait_until_visible(sqs: Any, queue_url: str, max_seconds: float) -> int:
+    """Wait for in-flight messages (failed ones sit out a short visibility); returns how many never came back."""
+    deadline = time.monotonic() + max_seconds
+    while True:
+        attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+        invisible = int(attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
+        if invisible == 0 or time.monotonic() >= deadline:
+            return invisible
+        time.sleep(1)
 
 
 def reconcile(

@@ -30,7 +30,7 @@ class QueueSampler:
     written: Callable[[], int]
     in_flight: Callable[[], int] = lambda: 0
     oldest_age: Callable[[], float] = lambda: 0.0
-    interval: float = 1.0
+    interval: float = 0.5
     samples: list[Sample] = field(default_factory=list)
 
     def __post_init__(self) -> None:

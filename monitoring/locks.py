@@ -1,4 +1,5 @@
-"""S3 lock monitoring: acquisitions, contention, waits, stale-lock take-overs and write conflicts."""
+"""S3 lock monitoring: acquisitions, contention, waits, stale-lock take-overs, write conflicts, and the
+compaction the lock now guards (records committed in segments against records folded into parts)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ class LockMonitoring:
         self.wait = {p: reporter.metric_milliseconds(MetricName.LOCK_WAIT_MS, percentile(p)) for p in (50, 90, 99)}
         self.write_conflicts = reporter.metric_count(MetricName.WRITE_CONFLICTS)
         self.s3_write = {p: reporter.metric_milliseconds(MetricName.S3_WRITE_MS, percentile(p)) for p in (50, 99)}
+        self.committed = reporter.metric_count(MetricName.RECORDS_WRITTEN)
+        self.compacted = reporter.metric_count(MetricName.RECORDS_COMPACTED)
+        self.compaction_failed = reporter.metric_count(MetricName.COMPACTION_FAILED)
 
         self.acquire_failed_alarm = alarms.alarm(
             IMMEDIATE,
@@ -32,8 +36,8 @@ class LockMonitoring:
             severity=Severity.WARNING,
             metric=self.acquire_failed,
             threshold=0,
-            summary=f"A reporter could not get the S3 lock in {spec.lock.max_attempts} attempts; its records went "
-            "back to the queue and will be retried.",
+            summary=f"A run's final compaction could not get the S3 lock in {spec.lock.max_attempts} attempts. "
+            "Its records stay committed in segments; a later flush or the verifier's folds them into the parts.",
             runbook_anchor="lock-acquire-failed",
         )
         self.wait_alarm = alarms.alarm(
@@ -42,8 +46,8 @@ class LockMonitoring:
             suffix="lock-wait-p99",
             severity=Severity.WARNING,
             metric=self.wait[99],
-            threshold=spec.alarms.lock_wait_p99_ms,
-            summary="p99 of the time reporters waited for the S3 lock is high: reporters queue up behind each other.",
+            threshold=spec.lock_wait_p99_alarm_ms,
+            summary="p99 of the time compactions waited for the S3 lock is high: flushes queue behind a slow one.",
             runbook_anchor="lock-wait-p99",
         )
         self.stale_broken_alarm = alarms.alarm(
@@ -91,6 +95,12 @@ class LockMonitoring:
                 ),
                 graph("Lock wait", *self.wait.values(), alarms=(self.wait_alarm,), left_axis_label="ms"),
                 graph("S3 writes: duration and conflicts", *self.s3_write.values(), self.write_conflicts),
+                graph(
+                    "Records committed (segments) and compacted (parts)",
+                    self.committed,
+                    self.compacted,
+                    self.compaction_failed,
+                ),
                 LogWidget("Lock acquisitions per 5 min", "lock-contention"),
                 LogWidget("Lock wait percentiles", "lock-wait-percentiles"),
                 LogWidget("Stale locks", "stale-locks", width=HALF_WIDTH),

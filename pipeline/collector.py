@@ -10,7 +10,7 @@ Events::
 retries, so a retried collection republishes into the same run and the reporter's
 deduplication absorbs the repeats.
 
-Environment variables: CIDB_TOPIC_ARN, CIDB_RUN_TABLE, CIDB_BUCKET, PUBLISH_MAX_ATTEMPTS.
+Environment variables: see :mod:`pipeline.settings`.
 """
 
 from __future__ import annotations

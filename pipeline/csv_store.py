@@ -41,19 +41,26 @@ MAX_WRITE_ATTEMPTS = 5
 csv.field_size_limit(2**31 - 1)
 
 
-class WriteIncompleteError(RuntimeError):
-    """A write stopped part-way; ``committed`` holds the digests of the records that did reach a part.
-
-    Those records are in the output and must not go back to the queue; the rest must.
-    """
-
-    def __init__(self, message: str, committed: frozenset[str] = frozenset()) -> None:
-        super().__init__(message)
-        self.committed = committed
+class WriteConflictError(RuntimeError):
+    """Conditional part writes kept losing to other writers; the segments wait for the next compaction."""
 
 
-class WriteConflictError(WriteIncompleteError):
-    """Conditional writes kept losing to other writers; the uncommitted records go back to the queue."""
+@dataclass(frozen=True)
+class CsvRow:
+    """A row read back from a CSV (a segment), written on as it is."""
+
+    row: dict[str, str]
+
+    @property
+    def key(self) -> str:
+        return self.row["record_key"]
+
+    def to_row(self) -> dict[str, str]:
+        return self.row
+
+
+def csv_rows(text: str) -> list[CsvRow]:
+    return [CsvRow(row) for row in csv.DictReader(io.StringIO(text))]
 
 
 @dataclass
@@ -64,6 +71,7 @@ class WriteResult:
     write_ms: list[float] = field(default_factory=list)
     objects: list[str] = field(default_factory=list)
     index_error: str | None = None  # the index is a cache: a failed index write is reported, not raised
+    present: set[str] = field(default_factory=set)  # digests of every record in the parts after the write
 
 
 @dataclass
@@ -101,40 +109,50 @@ class FencedCsvStore:
     def lock_target(self) -> str:
         return self.index_key
 
-    def write(self, records: list[PolicyRecord]) -> WriteResult:
+    def write(self, records: list[PolicyRecord] | list[CsvRow], *, complete_parts_only: bool = False) -> WriteResult:
+        """Append the records not yet in the parts.
+
+        With ``complete_parts_only`` only as many records are written as fill the last part and
+        then whole parts; the rest waits (in its segments) for more, or for the run's final flush,
+        so that a part is written about once instead of once per batch.
+        """
         result = WriteResult()
         committed: set[str] = set()
         for _ in range(MAX_WRITE_ATTEMPTS):
             try:
-                self._write_once(records, result, committed)
+                self._write_once(records, result, committed, complete_parts_only)
                 result.written, result.duplicates = len(committed), len(records) - len(committed)
                 return result
-            except (ClientError, BotoCoreError) as exc:
+            except ClientError as exc:
                 if error_code(exc) not in CONFLICT_CODES:
-                    raise WriteIncompleteError(
-                        f"part write failed with {error_code(exc)}: {exc}", frozenset(committed)
-                    ) from exc
+                    raise
                 result.conflicts += 1
         raise WriteConflictError(
             f"s3://{self.bucket}/{report_prefix(self.account_id, self.run_id)}: {MAX_WRITE_ATTEMPTS} conditional "
-            "writes in a row lost to other writers",
-            frozenset(committed),
+            "writes in a row lost to other writers"
         )
 
-    def _write_once(self, records: list[PolicyRecord], result: WriteResult, committed: set[str]) -> None:
+    def _write_once(
+        self, records: list[Any], result: WriteResult, committed: set[str], complete_parts_only: bool
+    ) -> None:
         """One optimistic attempt; ``committed`` collects the digests this call has written so far."""
         index, index_etag = self._read_index()
         parts = self._current_parts(index)
         known = set().union(*(p.digests for p in parts)) if parts else set()
-        fresh: dict[str, PolicyRecord] = {}
+        result.present = known | committed
+        fresh: dict[str, Any] = {}
         for record in records:
             digest = key_digest(record.key)
             if digest not in known and digest not in fresh:
                 fresh[digest] = record
-        if not fresh:
-            return
         pending = list(fresh.items())
         last = parts[-1] if parts else None
+        if complete_parts_only:
+            room = self.rows_per_file - last.rows if last and last.rows < self.rows_per_file else 0
+            whole = max(0, len(pending) - room) // self.rows_per_file * self.rows_per_file
+            pending = pending[: room + whole] if len(pending) >= room else []
+        if not pending:
+            return
         if last is None or last.rows >= self.rows_per_file:
             number = last.number + 1 if last else 1
             last = _Part(number, part_key(self.account_id, self.run_id, number), None, 0, set(), "")
@@ -144,6 +162,7 @@ class FencedCsvStore:
             chunk, pending = pending[:room], pending[room:]
             self._append(last, chunk, result)
             committed.update(digest for digest, _ in chunk)
+            result.present.update(digest for digest, _ in chunk)
             if pending:
                 number = last.number + 1
                 last = _Part(number, part_key(self.account_id, self.run_id, number), None, 0, set(), "")

@@ -9,6 +9,9 @@ from __future__ import annotations
 REPORTS_PREFIX = "reports/"
 OVERSIZE_PREFIX = "oversize/"
 RUNS_PREFIX = "runs/"
+# Immutable per-batch segments, the reporters' commit point, waiting to be compacted into parts.
+# Outside reports/ so that nothing reading the output can mistake a segment for a part.
+SEGMENTS_PREFIX = "segments/"
 LOCK_SUFFIX = ".lock"
 # Lock objects carry this tag so a lifecycle rule can expire leftovers: lifecycle filters
 # match prefixes, sizes and tags, never a key suffix.
@@ -32,6 +35,14 @@ def seed_csv_key(account_id: str, run_id: str) -> str:
 
 def index_key(account_id: str, run_id: str) -> str:
     return f"{report_prefix(account_id, run_id)}_index.json"
+
+
+def segment_prefix(account_id: str, run_id: str) -> str:
+    return f"{SEGMENTS_PREFIX}{account_id}/{run_id}/"
+
+
+def segment_key(account_id: str, run_id: str, content_id: str) -> str:
+    return f"{segment_prefix(account_id, run_id)}{content_id}.csv"
 
 
 def lock_key(target_key: str) -> str:

@@ -30,8 +30,7 @@ Example::
     with lock.held():
         ...  # conditional writes
 
-Environment variables: LOCK_TIMEOUT_SECONDS, LOCK_MAX_ATTEMPTS, LOCK_BASE_BACKOFF_SECONDS,
-LOCK_JITTER_FACTOR (see :mod:`pipeline.settings`).
+Environment variables: the LOCK_* settings of :mod:`pipeline.settings`.
 """
 
 from __future__ import annotations
@@ -117,8 +116,12 @@ class S3Lock:
         stats: LockStats | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
+        optional: bool = False,
     ) -> None:
+        """``optional``: the caller can do without the lock (someone holding it does the work), so
+        running out of attempts is logged as a skip, not counted as ``LockAcquireFailed``."""
         self.s3, self.bucket, self.settings, self.owner = s3, bucket, settings, owner
+        self.optional = optional
         self.key = lock_key(target_key)
         self.logger = logger
         self._sleep, self._rng = sleep, rng
@@ -149,9 +152,14 @@ class S3Lock:
             )
             if attempt < self.settings.max_attempts:
                 self._sleep(self.backoff_seconds(attempt))
-        self.stats.acquire_failed += 1
         waited = (time.monotonic() - started) * 1000
-        self._log("warning", "lock not acquired", LockEvent.ACQUIRE_FAILED, lock_id, wait_ms=round(waited, 1))
+        if self.optional:
+            self._log(
+                "info", "lock busy; its holder does the work", LockEvent.SKIPPED, lock_id, wait_ms=round(waited, 1)
+            )
+        else:
+            self.stats.acquire_failed += 1
+            self._log("warning", "lock not acquired", LockEvent.ACQUIRE_FAILED, lock_id, wait_ms=round(waited, 1))
         raise LockNotAcquired(
             f"lock s3://{self.bucket}/{self.key} still held after {self.settings.max_attempts} attempts "
             f"({waited:.0f} ms); raise LOCK_MAX_ATTEMPTS or LOCK_BASE_BACKOFF_SECONDS if this persists"

@@ -23,7 +23,7 @@ from botocore.retries.standard import ExponentialBackoff, RetryContext
 
 from pipeline.layout import oversize_key
 from pipeline.record import PolicyRecord
-from pipeline.spec import SNS_BATCH_ENTRIES, SNS_MESSAGE_LIMIT_BYTES
+from pipeline.spec import SNS_BATCH_ENTRIES, SNS_MESSAGE_LIMIT_BYTES, DeploymentSpec
 from pipeline.telemetry import LogField, MetricName, emit_counts
 
 
@@ -77,7 +77,7 @@ class BatchPublisher:
         *,
         s3: Any = None,
         bucket: str | None = None,
-        max_attempts: int = 8,
+        max_attempts: int = DeploymentSpec.publish_max_attempts,
         logger: Any = None,
         metrics: Any = None,
         sleep: Callable[[float], None] = time.sleep,

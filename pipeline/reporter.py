@@ -12,12 +12,12 @@ happens afterwards: the lock release, the index write and the run record's count
 logged and counted when they fail, but never send committed records back to the queue
 (that would put a record in the output and, after its receives, in the DLQ as well).
 
-Environment variables: CIDB_BUCKET, CIDB_RUN_TABLE, CIDB_OUTPUT_MODE, MAX_ROWS_PER_FILE,
-LOCK_TIMEOUT_SECONDS, LOCK_MAX_ATTEMPTS, LOCK_BASE_BACKOFF_SECONDS, LOCK_JITTER_FACTOR.
+Environment variables: see :mod:`pipeline.settings`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from typing import Any
@@ -27,10 +27,13 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import aws, run_store
-from pipeline.csv_store import FencedCsvStore, SeedCsvStore, WriteIncompleteError, WriteResult
-from pipeline.lock import LockNotAcquired, LockStats, S3Lock
-from pipeline.record import PolicyRecord, key_digest, parse_message
-from pipeline.settings import OUTPUT_MODE_SEED, Settings, load_settings
+from pipeline.compaction import compact_under_lock
+from pipeline.csv_store import FencedCsvStore, SeedCsvStore
+from pipeline.env import OUTPUT_MODE_SEED
+from pipeline.lock import LockStats
+from pipeline.record import PolicyRecord, parse_message
+from pipeline.segments import SegmentResult, write_segment
+from pipeline.settings import Settings, load_settings
 from pipeline.telemetry import LogField, MetricName, make_logger, make_metrics
 
 logger = make_logger()
@@ -52,51 +55,126 @@ def _parse(record: SQSRecord) -> PolicyRecord:
     return parsed
 
 
-def _write_group(
-    settings: Settings, account_id: str, run_id: str, records: list[PolicyRecord], owner: str, lock_stats: LockStats
-) -> WriteResult:
-    """Append the group under the lock; raises only before a record committed (or with the committed set)."""
-    s3 = aws.client("s3")
-    if settings.output_mode == OUTPUT_MODE_SEED:
-        return SeedCsvStore(s3, settings.bucket, account_id, run_id).write(records)
-    store = FencedCsvStore(s3, settings.bucket, account_id, run_id, settings.max_rows_per_file)
-    lock = S3Lock(s3, settings.bucket, store.lock_target, settings.lock, owner=owner, logger=logger, stats=lock_stats)
-    with lock.held():  # the release never raises, so it cannot undo the commit
-        return store.write(records)
-
-
-def _after_commit(settings: Settings, run_id: str, records: list[PolicyRecord], result: WriteResult) -> None:
-    """Telemetry and the run record's count: best effort, because the rows are already in S3."""
-    if result.index_error:
-        logger.warning(
-            "index write failed after the parts committed; the next writer rebuilds it",
-            extra={LogField.RUN_ID: run_id, LogField.ERROR_CODE: result.index_error},
-        )
-    for ms in result.write_ms:
-        metrics.add_metric(name=MetricName.S3_WRITE_MS, unit="Milliseconds", value=ms)
+def _commit_group(settings: Settings, account_id: str, run_id: str, records: list[PolicyRecord]) -> SegmentResult:
+    """The commit point: one immutable segment, no lock. Raises only if nothing was committed."""
+    result = write_segment(aws.client("s3"), settings.bucket, account_id, run_id, records)
+    metrics.add_metric(name=MetricName.S3_WRITE_MS, unit="Milliseconds", value=result.write_ms)
     metrics.add_metric(name=MetricName.RECORDS_WRITTEN, unit="Count", value=result.written)
-    metrics.add_metric(name=MetricName.DUPLICATES_DROPPED, unit="Count", value=result.duplicates)
-    metrics.add_metric(name=MetricName.WRITE_CONFLICTS, unit="Count", value=result.conflicts)
+    metrics.add_metric(name=MetricName.DUPLICATES_DROPPED, unit="Count", value=len(records) - result.written)
     logger.info(
-        "rows written",
+        "rows committed",
         extra={
             LogField.RUN_ID: run_id,
             LogField.RECORDS: len(records),
             LogField.WRITTEN: result.written,
-            LogField.DUPLICATES: result.duplicates,
-            LogField.WRITE_MS: round(sum(result.write_ms), 1),
-            LogField.OBJECT_KEY: result.objects[-1] if result.objects else None,
-            LogField.CONFLICTS: result.conflicts,
+            LogField.DUPLICATES: len(records) - result.written,
+            LogField.WRITE_MS: round(result.write_ms, 1),
+            LogField.SEGMENT_KEY: result.key,
         },
     )
+    return result
+
+
+def _compact_if_due(
+    settings: Settings, account_id: str, run_id: str, committed: int, owner: str, lock_stats: LockStats
+) -> bool:
+    """After the commit: fold segments into parts each time the run commits another part's worth, or flush at its end.
+
+    Only the batch whose count crosses a multiple of a part's rows tries the lock, so
+    reporters rarely meet there; if that try finds the lock busy, the next crossing (or the
+    flush) folds the rows it left. Returns False if the compaction failed (``CompactionFailed``).
+
+    Best effort: the records are committed already, and whatever is not compacted now is
+    compacted by a later batch or by the verifier's flush.
+    """
+    dynamodb = aws.client("dynamodb")
     try:
-        run_store.add_written(aws.client("dynamodb"), table=settings.run_table, run_id=run_id, count=result.written)
+        progress = run_store.add_written(dynamodb, table=settings.run_table, run_id=run_id, count=committed)
     except Exception as exc:
-        # Only the live progress count misses these rows; the verifier reconciles from S3 itself.
         logger.warning(
-            "run record not updated after the rows committed",
+            f"run record not updated after the rows committed; compacting now instead: {exc}",
             extra={LogField.RUN_ID: run_id, LogField.ERROR_CODE: aws.error_code(exc)},
         )
+        progress = None
+    # Without a count to go by (no run record, or no answer), flush: correct, only costlier.
+    flush = progress is None or progress.expected is None or progress.committed >= progress.expected
+    if progress is not None and not flush and not progress.crossed(committed, settings.max_rows_per_file):
+        return True
+    try:
+        store = FencedCsvStore(aws.client("s3"), settings.bucket, account_id, run_id, settings.max_rows_per_file)
+        result = compact_under_lock(
+            store, settings.lock, flush=flush, owner=owner, logger=logger, lock_stats=lock_stats
+        )
+        if result is None:
+            return True
+        for ms in result.write.write_ms:
+            metrics.add_metric(name=MetricName.S3_WRITE_MS, unit="Milliseconds", value=ms)
+        metrics.add_metric(name=MetricName.RECORDS_COMPACTED, unit="Count", value=result.written)
+        metrics.add_metric(name=MetricName.WRITE_CONFLICTS, unit="Count", value=result.write.conflicts)
+        run_store.add_compacted(dynamodb, table=settings.run_table, run_id=run_id, count=result.written)
+        return True
+    except Exception as exc:
+        logger.warning(
+            f"compaction failed after the rows committed; a later batch or the verifier compacts them: {exc}",
+            extra={LogField.RUN_ID: run_id, LogField.ERROR_CODE: aws.error_code(exc)},
+        )
+        return False
+
+
+def _write_seed(settings: Settings, account_id: str, run_id: str, records: list[PolicyRecord]) -> None:
+    """The seed's lossy read-append-overwrite, kept as the contrast the load test measures."""
+    result = SeedCsvStore(aws.client("s3"), settings.bucket, account_id, run_id).write(records)
+    metrics.add_metric(name=MetricName.RECORDS_WRITTEN, unit="Count", value=result.written)
+    run_store.add_written(aws.client("dynamodb"), table=settings.run_table, run_id=run_id, count=result.written)
+
+
+def _return_later(records: list[dict[str, Any]], failed_ids: set[str], settings: Settings) -> None:
+    """Give failed messages a short, growing visibility instead of the queue's whole timeout.
+
+    Lambda leaves a message that the batch response names invisible for the rest of its
+    visibility timeout (5430 s in ``tuned``); a retry after seconds is what a transient
+    failure needs. The delay doubles with each receive, up to the cap.
+    """
+    failed = [r for r in records if r["messageId"] in failed_ids]
+    if not failed:
+        return
+    entries = [
+        {
+            "Id": str(n),
+            "ReceiptHandle": r["receiptHandle"],
+            "VisibilityTimeout": retry_delay_seconds(settings, int(r["attributes"].get("ApproximateReceiveCount", 1))),
+        }
+        for n, r in enumerate(failed)
+    ]
+    try:
+        queue_url = _queue_url(failed[0]["eventSourceARN"])
+        sqs = aws.client("sqs")
+        for i in range(0, len(entries), 10):
+            response = sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries[i : i + 10])
+            for entry in response.get("Failed", []):
+                logger.warning(
+                    "could not shorten a failed message's visibility; it retries after the queue's timeout",
+                    extra={LogField.ERROR_CODE: entry.get("Code")},
+                )
+    except Exception as exc:
+        logger.warning(
+            "could not shorten failed messages' visibility; they retry after the queue's timeout",
+            extra={LogField.ERROR_CODE: aws.error_code(exc)},
+        )
+
+
+def retry_delay_seconds(settings: Settings, receive_count: int) -> int:
+    return int(min(settings.retry_base_seconds * 2 ** max(0, receive_count - 1), settings.retry_max_seconds))
+
+
+@functools.cache
+def _queue_url(queue_arn: str) -> str:
+    _, _, _, _, account, name = queue_arn.split(":", 5)
+    return aws.client("sqs").get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+
+
+def records_of(event: dict[str, Any]) -> list[dict[str, Any]]:
+    return event.get("Records", [])
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -105,7 +183,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(need_bucket=True, need_topic=False)
     if settings.output_mode != OUTPUT_MODE_SEED:
         aws.require_conditional_writes()
-    records = event.get("Records", [])
+    records = records_of(event)
     metrics.add_metric(name=MetricName.RECORDS_RECEIVED, unit="Count", value=len(records))
     metrics.add_metadata(key="request_id", value=context.aws_request_id)
     with processor(records=records, handler=_parse):
@@ -118,36 +196,24 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             groups[(parsed.account_id, parsed.run_id)].append((parsed, record["messageId"]))
     owner = f"{context.function_name}/{context.aws_request_id}"
     lock_stats = LockStats()
+    compaction_failures = 0
     for (account_id, run_id), members in groups.items():
-        records = [p for p, _ in members]
+        group = [p for p, _ in members]
         try:
-            result = _write_group(settings, account_id, run_id, records, owner, lock_stats)
-        except LockNotAcquired as exc:
-            logger.warning(str(exc), extra={LogField.RUN_ID: run_id, LogField.ERROR_CODE: type(exc).__name__})
-            failures += [{"itemIdentifier": message_id} for _, message_id in members]
-            continue
-        except WriteIncompleteError as exc:
-            returned = [m for p, m in members if key_digest(p.key) not in exc.committed]
-            logger.warning(
-                f"write stopped part-way; {len(returned)} uncommitted records returned to the queue: {exc}",
-                extra={
-                    LogField.RUN_ID: run_id,
-                    LogField.ERROR_CODE: type(exc).__name__,
-                    LogField.COMMITTED: len(members) - len(returned),
-                },
-            )
-            failures += [{"itemIdentifier": message_id} for message_id in returned]
-            if exc.committed:
-                kept = [p for p in records if key_digest(p.key) in exc.committed]
-                _after_commit(settings, run_id, kept, WriteResult(written=len(kept)))
-            continue
+            if settings.output_mode == OUTPUT_MODE_SEED:
+                _write_seed(settings, account_id, run_id, group)
+                continue
+            committed = _commit_group(settings, account_id, run_id, group)
         except Exception:
             logger.exception("write failed; records returned to the queue", extra={LogField.RUN_ID: run_id})
             failures += [{"itemIdentifier": message_id} for _, message_id in members]
             continue
-        _after_commit(settings, run_id, records, result)
+        if not _compact_if_due(settings, account_id, run_id, committed.written, owner, lock_stats):
+            compaction_failures += 1
+    _return_later(records_of(event), {f["itemIdentifier"] for f in failures}, settings)
     if settings.output_mode != OUTPUT_MODE_SEED:
         lock_stats.publish(metrics)
+        metrics.add_metric(name=MetricName.COMPACTION_FAILED, unit="Count", value=compaction_failures)
     metrics.add_metric(name=MetricName.RECORDS_FAILED, unit="Count", value=len(failures))
     metrics.add_metric(name=MetricName.SDK_RETRIES, unit="Count", value=aws.take_sdk_retries())
     return {"batchItemFailures": failures}

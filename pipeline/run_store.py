@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from pipeline.layout import expected_keys_key
 from pipeline.record import keys_digest
 
@@ -66,15 +68,66 @@ def start_run(
     return record
 
 
-def add_written(dynamodb: Any, *, table: str, run_id: str, count: int) -> None:
-    """The reporter's own running count, for progress displays; verification never trusts it."""
-    if count:
-        dynamodb.update_item(
+@dataclass(frozen=True)
+class RunProgress:
+    """The reporters' own counts: they decide when to compact; verification never trusts them."""
+
+    committed: int  # records committed in segments (a redelivered record may count twice)
+    compacted: int  # records folded into parts
+    expected: int | None  # None: the run has no record (compact eagerly)
+
+    @property
+    def pending(self) -> int:
+        return self.committed - self.compacted
+
+    def crossed(self, added: int, every: int) -> bool:
+        """True if adding ``added`` took the committed count past a multiple of ``every``."""
+        return (self.committed - added) // every < self.committed // every
+
+
+def _progress(item: dict[str, Any]) -> RunProgress:
+    def number(name: str) -> int:
+        return int(item.get(name, {}).get("N", 0))
+
+    return RunProgress(number("reported_written"), number("reported_compacted"), number("expected") or None)
+
+
+def add_written(dynamodb: Any, *, table: str, run_id: str, count: int) -> RunProgress:
+    """Count records committed by a reporter; one call that also returns the run's progress.
+
+    Only an existing run record is updated: an ADD on a missing item would create a stub
+    without the fields the verifier reads. A run without a record has no expected count.
+    """
+    try:
+        response = dynamodb.update_item(
             TableName=table,
             Key={"run_id": {"S": run_id}},
             UpdateExpression="ADD reported_written :n",
+            ConditionExpression="attribute_exists(run_id)",
+            ExpressionAttributeValues={":n": {"N": str(count)}},
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        return RunProgress(committed=count, compacted=0, expected=None)
+    return _progress(response.get("Attributes", {}))
+
+
+def add_compacted(dynamodb: Any, *, table: str, run_id: str, count: int) -> None:
+    if not count:
+        return
+    try:
+        dynamodb.update_item(
+            TableName=table,
+            Key={"run_id": {"S": run_id}},
+            UpdateExpression="ADD reported_compacted :n",
+            ConditionExpression="attribute_exists(run_id)",
             ExpressionAttributeValues={":n": {"N": str(count)}},
         )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
 
 
 def _from_item(item: dict[str, Any]) -> RunRecord:

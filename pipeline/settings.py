@@ -1,7 +1,8 @@
 """Runtime configuration of the Lambda handlers, read from environment variables.
 
-The variable names are defined here once: the spec uses them to build each
-function's environment, so infrastructure and runtime cannot drift apart.
+The spec writes every variable into each function's environment (names in
+:mod:`pipeline.env`); an unset one falls back to the default of the spec's field, so each
+default has one home, in :mod:`pipeline.spec`.
 
 Environment variables
 ---------------------
@@ -9,14 +10,16 @@ CIDB_BUCKET             output bucket (required by the reporter, optional for th
 CIDB_TOPIC_ARN          SNS topic the collector publishes to (required by the collector)
 CIDB_RUN_TABLE          DynamoDB table holding run records (required by both)
 CIDB_OUTPUT_MODE        ``fenced`` (default) or ``seed-overwrite`` (the unsafe seed behaviour)
-MAX_ROWS_PER_FILE       rows per CSV part (default 500)
-PUBLISH_MAX_ATTEMPTS    PublishBatch rounds for entries SNS returns as Failed (default 8)
-LOCK_TIMEOUT_SECONDS    lock lease (default 60)
-LOCK_MAX_ATTEMPTS       lock acquisition attempts (default 5)
-LOCK_BASE_BACKOFF_SECONDS  base of the exponential backoff (default 2.0)
-LOCK_JITTER_FACTOR      random jitter added to each backoff, as a fraction (default 1.0)
-LOCK_MAX_BACKOFF_SECONDS  cap on one backoff (default 30.0)
-RUN_GRACE_SECONDS       verifier: how long after its start a run must be complete (default 900)
+MAX_ROWS_PER_FILE       rows per CSV part (``OutputSpec.rows_per_file``)
+PUBLISH_MAX_ATTEMPTS    PublishBatch rounds for entries SNS returns as Failed (``DeploymentSpec.publish_max_attempts``)
+LOCK_TIMEOUT_SECONDS    lock lease (``LockSpec.timeout_seconds``)
+LOCK_MAX_ATTEMPTS       lock acquisition attempts (``LockSpec.max_attempts``)
+LOCK_BASE_BACKOFF_SECONDS  base of the exponential backoff (``LockSpec.base_backoff_seconds``)
+LOCK_JITTER_FACTOR      random jitter added to each backoff, as a fraction (``LockSpec.jitter_factor``)
+LOCK_MAX_BACKOFF_SECONDS  cap on one backoff (``LockSpec.max_backoff_seconds``)
+RUN_GRACE_SECONDS       verifier: how long after its start a run must be complete (``AlarmSpec.run_grace_seconds``)
+RETRY_BASE_SECONDS      reporter: a failed message's first visibility, doubled per receive (``QueueSpec``)
+RETRY_MAX_SECONDS       reporter: cap on that visibility (``QueueSpec.retry_max_seconds``)
 AWS_ENDPOINT_URL        optional; points every client at an emulator
 """
 
@@ -28,22 +31,25 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-ENV_BUCKET = "CIDB_BUCKET"
-ENV_TOPIC_ARN = "CIDB_TOPIC_ARN"
-ENV_RUN_TABLE = "CIDB_RUN_TABLE"
-ENV_OUTPUT_MODE = "CIDB_OUTPUT_MODE"
-ENV_MAX_ROWS = "MAX_ROWS_PER_FILE"
-ENV_PUBLISH_MAX_ATTEMPTS = "PUBLISH_MAX_ATTEMPTS"
-ENV_LOCK_TIMEOUT = "LOCK_TIMEOUT_SECONDS"
-ENV_LOCK_MAX_ATTEMPTS = "LOCK_MAX_ATTEMPTS"
-ENV_LOCK_BASE_BACKOFF = "LOCK_BASE_BACKOFF_SECONDS"
-ENV_LOCK_JITTER = "LOCK_JITTER_FACTOR"
-ENV_LOCK_MAX_BACKOFF = "LOCK_MAX_BACKOFF_SECONDS"
-ENV_RUN_GRACE = "RUN_GRACE_SECONDS"
-
-OUTPUT_MODE_FENCED = "fenced"
-OUTPUT_MODE_SEED = "seed-overwrite"
-OUTPUT_MODES = (OUTPUT_MODE_FENCED, OUTPUT_MODE_SEED)
+from pipeline.env import (
+    ENV_BUCKET,
+    ENV_LOCK_BASE_BACKOFF,
+    ENV_LOCK_JITTER,
+    ENV_LOCK_MAX_ATTEMPTS,
+    ENV_LOCK_MAX_BACKOFF,
+    ENV_LOCK_TIMEOUT,
+    ENV_MAX_ROWS,
+    ENV_OUTPUT_MODE,
+    ENV_PUBLISH_MAX_ATTEMPTS,
+    ENV_RETRY_BASE,
+    ENV_RETRY_MAX,
+    ENV_RUN_GRACE,
+    ENV_RUN_TABLE,
+    ENV_TOPIC_ARN,
+    OUTPUT_MODE_FENCED,
+    OUTPUT_MODES,
+)
+from pipeline.spec import AlarmSpec, DeploymentSpec, LockSpec, OutputSpec, QueueSpec
 
 _TOPIC_ARN = re.compile(r"^arn:aws[\w-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -56,11 +62,11 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class LockSettings:
-    timeout_seconds: float = 60.0
-    max_attempts: int = 5
-    base_backoff_seconds: float = 2.0
-    jitter_factor: float = 1.0
-    max_backoff_seconds: float = 30.0
+    timeout_seconds: float = LockSpec.timeout_seconds
+    max_attempts: int = LockSpec.max_attempts
+    base_backoff_seconds: float = LockSpec.base_backoff_seconds
+    jitter_factor: float = LockSpec.jitter_factor
+    max_backoff_seconds: float = LockSpec.max_backoff_seconds
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,8 @@ class Settings:
     publish_max_attempts: int
     run_grace_seconds: float
     lock: LockSettings
+    retry_base_seconds: float = QueueSpec.retry_base_seconds
+    retry_max_seconds: float = QueueSpec.retry_max_seconds
 
 
 def _number(env: Mapping[str, str], name: str, default: float, kind: type, minimum: float) -> float:
@@ -112,19 +120,21 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_bucket: bool, ne
     if mode not in OUTPUT_MODES:
         raise ConfigError(f"environment variable {ENV_OUTPUT_MODE}={mode!r} must be one of {OUTPUT_MODES}")
     lock = LockSettings(
-        timeout_seconds=_number(env, ENV_LOCK_TIMEOUT, 60.0, float, 0.01),
-        max_attempts=int(_number(env, ENV_LOCK_MAX_ATTEMPTS, 5, int, 1)),
-        base_backoff_seconds=_number(env, ENV_LOCK_BASE_BACKOFF, 2.0, float, 0.0),
-        jitter_factor=_number(env, ENV_LOCK_JITTER, 1.0, float, 0.0),
-        max_backoff_seconds=_number(env, ENV_LOCK_MAX_BACKOFF, 30.0, float, 0.0),
+        timeout_seconds=_number(env, ENV_LOCK_TIMEOUT, LockSpec.timeout_seconds, float, 0.01),
+        max_attempts=int(_number(env, ENV_LOCK_MAX_ATTEMPTS, LockSpec.max_attempts, int, 1)),
+        base_backoff_seconds=_number(env, ENV_LOCK_BASE_BACKOFF, LockSpec.base_backoff_seconds, float, 0.0),
+        jitter_factor=_number(env, ENV_LOCK_JITTER, LockSpec.jitter_factor, float, 0.0),
+        max_backoff_seconds=_number(env, ENV_LOCK_MAX_BACKOFF, LockSpec.max_backoff_seconds, float, 0.0),
     )
     return Settings(
         bucket=bucket,
         topic_arn=topic,
         run_table=table,
         output_mode=mode,
-        max_rows_per_file=int(_number(env, ENV_MAX_ROWS, 500, int, 1)),
-        publish_max_attempts=int(_number(env, ENV_PUBLISH_MAX_ATTEMPTS, 8, int, 1)),
-        run_grace_seconds=_number(env, ENV_RUN_GRACE, 900.0, float, 0.0),
+        max_rows_per_file=int(_number(env, ENV_MAX_ROWS, OutputSpec.rows_per_file, int, 1)),
+        publish_max_attempts=int(_number(env, ENV_PUBLISH_MAX_ATTEMPTS, DeploymentSpec.publish_max_attempts, int, 1)),
+        run_grace_seconds=_number(env, ENV_RUN_GRACE, AlarmSpec.run_grace_seconds, float, 0.0),
         lock=lock,
+        retry_base_seconds=_number(env, ENV_RETRY_BASE, QueueSpec.retry_base_seconds, float, 0.0),
+        retry_max_seconds=_number(env, ENV_RETRY_MAX, QueueSpec.retry_max_seconds, float, 0.0),
     )

@@ -14,10 +14,10 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pipeline import settings as env_names
+from pipeline import env as env_names
 
 PROFILES = ("tuned", "seed")
 DEFAULT_PROFILE = "tuned"
@@ -26,6 +26,11 @@ ARCHITECTURE = "x86_64"
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 SNS_MESSAGE_LIMIT_BYTES = 256 * 1024
 SNS_BATCH_ENTRIES = 10
+
+
+def min_visibility_seconds(reporter_timeout_seconds: int, batching_window_seconds: int) -> int:
+    """AWS's rule for an SQS event source: visibility >= 6 x function timeout + batching window."""
+    return 6 * reporter_timeout_seconds + batching_window_seconds
 
 
 class SpecError(ValueError):
@@ -53,6 +58,12 @@ class QueueSpec:
     max_receive_count: int
     retention_seconds: int = 4 * 24 * 3600
     dlq_retention_seconds: int = DLQ_RETENTION_SECONDS
+    # A message the reporter fails comes back after base * 2^(receives-1) seconds, capped, instead
+    # of after the whole visibility timeout (see pipeline.reporter._return_later).
+    # 20, 40, 80, 160 s: with maxReceiveCount 5, about 5 minutes of failures before the DLQ, enough
+    # to ride out an S3 throttling episode, and far short of the 90-minute visibility timeout.
+    retry_base_seconds: int = 20
+    retry_max_seconds: int = 300
 
 
 @dataclass(frozen=True)
@@ -80,10 +91,6 @@ class AlarmSpec:
     dlq_messages: int = 1
     duration_fraction_of_timeout: float = 0.8
     concurrency_fraction_of_max: float = 0.9
-    # Writers of one run queue for its lock, so waits of a few seconds are normal under load
-    # (p99 of 1.7-7.6 s at 1500 policies on the emulator). Half the 60 s lease means writers are
-    # close to exhausting their tries and the lease: that is worth a look.
-    lock_wait_p99_ms: int = 30_000
     run_grace_seconds: int = 900
 
 
@@ -114,6 +121,11 @@ class DeploymentSpec:
     @property
     def base_name(self) -> str:
         return f"{self.prefix}-{self.environment}"
+
+    @property
+    def lock_wait_p99_alarm_ms(self) -> int:
+        """Half the lease: a compaction waiting that long is close to running out of tries and lease."""
+        return int(self.lock.timeout_seconds * 1000 // 2)
 
     @property
     def layer_name(self) -> str:
@@ -162,7 +174,7 @@ class DeploymentSpec:
                 f"queue.batch_size={q.batch_size} is above 10, which AWS allows only with "
                 f"batching_window_seconds >= 1 (got {q.batching_window_seconds})"
             )
-        needed = 6 * self.reporter.timeout_seconds + q.batching_window_seconds
+        needed = min_visibility_seconds(self.reporter.timeout_seconds, q.batching_window_seconds)
         if q.visibility_timeout_seconds < needed:
             out.append(
                 f"queue.visibility_timeout_seconds={q.visibility_timeout_seconds} must be >= "
@@ -209,6 +221,22 @@ class DeploymentSpec:
         """Lambda environment of the reporter; values may be Pulumi Outputs."""
         return {
             **self._common_environment(self.reporter),
+            **self._compaction_environment(run_table=run_table, bucket=bucket),
+            env_names.ENV_RETRY_BASE: str(self.queue.retry_base_seconds),
+            env_names.ENV_RETRY_MAX: str(self.queue.retry_max_seconds),
+        }
+
+    def verifier_environment(self, *, run_table: Any, bucket: Any) -> dict[str, Any]:
+        """Lambda environment of the verifier, which flushes a run's last segments before it checks the run."""
+        return {
+            **self._common_environment(self.verifier),
+            **self._compaction_environment(run_table=run_table, bucket=bucket),
+            env_names.ENV_RUN_GRACE: str(self.alarms.run_grace_seconds),
+        }
+
+    def _compaction_environment(self, *, run_table: Any, bucket: Any) -> dict[str, Any]:
+        """What every function that folds segments into parts under the lock needs."""
+        return {
             env_names.ENV_RUN_TABLE: run_table,
             env_names.ENV_BUCKET: bucket,
             env_names.ENV_OUTPUT_MODE: self.output.mode,
@@ -220,24 +248,12 @@ class DeploymentSpec:
             env_names.ENV_LOCK_MAX_BACKOFF: str(self.lock.max_backoff_seconds),
         }
 
-    def verifier_environment(self, *, run_table: Any, bucket: Any) -> dict[str, Any]:
-        """Lambda environment of the verifier; values may be Pulumi Outputs."""
-        return {
-            **self._common_environment(self.verifier),
-            env_names.ENV_RUN_TABLE: run_table,
-            env_names.ENV_BUCKET: bucket,
-            env_names.ENV_RUN_GRACE: str(self.alarms.run_grace_seconds),
-        }
-
     def _common_environment(self, fn: FunctionSpec) -> dict[str, str]:
         return {
             "POWERTOOLS_SERVICE_NAME": fn.name,
             "POWERTOOLS_METRICS_NAMESPACE": self.metrics_namespace,
             "POWERTOOLS_LOG_LEVEL": self.log_level,
         }
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _tuned(prefix: str, environment: str) -> DeploymentSpec:
@@ -251,12 +267,13 @@ def _tuned(prefix: str, environment: str) -> DeploymentSpec:
         verifier=FunctionSpec(f"{base}-verifier", "pipeline.verifier.handler", 300, 512),
         queue=QueueSpec(
             batch_size=25,
-            batching_window_seconds=30,
-            # Writers of one run take turns on its lock, so reporters beyond a few add lock
-            # contention, not throughput (measured on 1500 policies: 3 instances gave the
-            # shortest run and a lock-wait p99 under 2 s; 5 gave p99 waits of 10-20 s).
-            max_concurrency=3,
-            visibility_timeout_seconds=6 * 900 + 30,
+            # Each of the max_concurrency pollers fills its own batch, so a long window mostly delays
+            # the run's last batches; with lock-free commits a smaller batch costs little.
+            batching_window_seconds=5,
+            # Reporters commit lock-free segments; only compaction (about once per part) takes the
+            # run's lock, so instances add throughput (see docs/design.md for the measurements).
+            max_concurrency=10,
+            visibility_timeout_seconds=min_visibility_seconds(900, 30),  # room for a 30 s window
             max_receive_count=5,
         ),
         # All writers of a run append to the same part, so they queue for its lock; each
@@ -283,7 +300,7 @@ def _seed(prefix: str, environment: str) -> DeploymentSpec:
             batch_size=1,
             batching_window_seconds=0,
             max_concurrency=None,
-            visibility_timeout_seconds=6 * 20,
+            visibility_timeout_seconds=min_visibility_seconds(20, 0),
             max_receive_count=2,
         ),
         lock=LockSpec(enabled=False),
@@ -342,6 +359,6 @@ def build_spec(
     if "queue.visibility_timeout_seconds" not in overrides and (
         "reporter.timeout_seconds" in overrides or "queue.batching_window_seconds" in overrides
     ):
-        needed = 6 * spec.reporter.timeout_seconds + spec.queue.batching_window_seconds
+        needed = min_visibility_seconds(spec.reporter.timeout_seconds, spec.queue.batching_window_seconds)
         spec = replace(spec, queue=replace(spec.queue, visibility_timeout_seconds=needed))
     return spec.validated()

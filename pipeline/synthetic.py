@@ -15,7 +15,7 @@ and the pipeline's limits are reached by that tail:
   any reader must quote and escape correctly.
 
 The generator therefore follows the spread measured on the public archive of AWS managed
-policies (see ``/work/shared/ARCHITECTURE.md``; minified JSON, 1523 documents):
+policies (minified JSON, 1523 documents, November 2026):
 
 ==========================  ======  ======  ======  ========
 measure                     median  p90     p99     max

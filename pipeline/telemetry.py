@@ -35,6 +35,8 @@ class MetricName(StrEnum):
     LOCK_ACQUIRE_FAILED = "LockAcquireFailed"
     LOCK_RELEASE_FAILED = "LockReleaseFailed"
     S3_WRITE_MS = "S3WriteMs"
+    RECORDS_COMPACTED = "RecordsCompacted"
+    COMPACTION_FAILED = "CompactionFailed"
     WRITE_CONFLICTS = "WriteConflicts"
     # verifier (one datapoint per run it reconciles)
     RUN_EXPECTED = "RunExpected"
@@ -65,7 +67,9 @@ class LogField(StrEnum):
     CONFLICTS = "conflicts"
     PREVIOUS_OWNER = "previous_owner"
     RELEASE_METHOD = "release_method"
-    COMMITTED = "committed"
+    SEGMENT_KEY = "segment_key"
+    SEGMENTS = "segments"
+    FLUSH = "flush"
 
 
 class LockEvent(StrEnum):
@@ -77,6 +81,7 @@ class LockEvent(StrEnum):
     ACQUIRE_FAILED = "acquire_failed"
     RELEASED = "released"
     RELEASE_FAILED = "release_failed"
+    SKIPPED = "skipped"
 
 
 def emit_counts(metrics: Metrics, counts: Iterable[tuple[MetricName, int]]) -> None:

@@ -99,15 +99,17 @@ def reporter_statements(*, queue_arn: Any, table_arn: Any, bucket_arn: Any) -> l
     return [
         allow(
             "ConsumeQueue",
-            ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
+            # GetQueueUrl and ChangeMessageVisibility: a failed message gets a short visibility (pipeline.reporter).
+            [
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ChangeMessageVisibility",
+                "sqs:GetQueueUrl",
+            ],
             [queue_arn],
         ),
-        allow(
-            "WriteReportsAndLocks",
-            # PutObjectTagging: lock objects are written with a tag (see stack/storage.py).
-            ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"],
-            [objects(bucket_arn, layout.REPORTS_PREFIX)],
-        ),
+        *compaction_statements(bucket_arn),
         allow("ReadOversize", ["s3:GetObject"], [objects(bucket_arn, layout.OVERSIZE_PREFIX)]),
         # Without ListBucket a missing object reads as 403 instead of 404.
         allow("ListBucket", ["s3:ListBucket"], [bucket_arn]),
@@ -115,14 +117,28 @@ def reporter_statements(*, queue_arn: Any, table_arn: Any, bucket_arn: Any) -> l
     ]
 
 
+def compaction_statements(bucket_arn: Any) -> list[Statement]:
+    """Segments in, parts and locks out (pipeline.compaction); the reporter and the verifier's flush both compact."""
+    return [
+        allow(
+            "WriteReportsAndLocks",
+            # PutObjectTagging: lock objects are written with a tag (see stack/storage.py).
+            ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"],
+            [objects(bucket_arn, layout.REPORTS_PREFIX)],
+        ),
+        allow(
+            "WriteAndFoldSegments",
+            ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            [objects(bucket_arn, layout.SEGMENTS_PREFIX)],
+        ),
+    ]
+
+
 def verifier_statements(*, table_arn: Any, bucket_arn: Any) -> list[Statement]:
     return [
         allow("ReconcileRuns", ["dynamodb:Scan", "dynamodb:GetItem", "dynamodb:UpdateItem"], [table_arn]),
-        allow(
-            "ReadReportsAndRuns",
-            ["s3:GetObject"],
-            [objects(bucket_arn, layout.REPORTS_PREFIX), objects(bucket_arn, layout.RUNS_PREFIX)],
-        ),
+        *compaction_statements(bucket_arn),
+        allow("ReadRuns", ["s3:GetObject"], [objects(bucket_arn, layout.RUNS_PREFIX)]),
         allow("ListBucket", ["s3:ListBucket"], [bucket_arn]),
     ]
 

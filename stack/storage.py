@@ -18,6 +18,7 @@ from stack import iam
 BUCKET_PREFIX_MAX = 37  # S3's limit for bucket_prefix; the provider appends a 26-character suffix
 RUN_TABLE_HASH_KEY = "run_id"  # the key pipeline.run_store reads and writes
 NONCURRENT_VERSION_DAYS = 30
+FOLDED_SEGMENT_DAYS = 1
 ABORT_MULTIPART_DAYS = 1
 LEFTOVER_LOCK_DAYS = 1
 _DAY_SECONDS = 24 * 3600
@@ -45,6 +46,15 @@ def lifecycle_rules(spec: DeploymentSpec) -> list[aws.s3.BucketLifecycleConfigur
             "filter": {},
             "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_VERSION_DAYS},
             "expiration": {"expired_object_delete_marker": True},
+        },
+        {
+            # A folded segment is deleted (a delete marker over a noncurrent version); its rows live on
+            # in a part, so its old version need not be kept for the whole-bucket 30 days. Current
+            # segments (not yet folded) are never expired.
+            "id": "expire-folded-segments",
+            "status": "Enabled",
+            "filter": {"prefix": layout.SEGMENTS_PREFIX},
+            "noncurrent_version_expiration": {"noncurrent_days": FOLDED_SEGMENT_DAYS},
         },
         {
             "id": "expire-oversize-payloads",

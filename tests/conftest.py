@@ -81,12 +81,14 @@ def local_run(tmp_path_factory: pytest.TempPathFactory) -> LoadTestResult:
 
 @pytest.fixture(scope="session")
 def fault_run(tmp_path_factory: pytest.TempPathFactory) -> LoadTestResult:
-    """A small run that starts with the run's lock held by a crashed writer (short lease)."""
+    """A small run of rare lock events: it starts with the run's lock held by a crashed writer (short
+    lease), every lock release meets a 503, and parts of 50 rows make a compaction every 50 records."""
     return run_loadtest(
         LoadTestOptions(
             policies=200,
             inject_stale_lock=True,
-            overrides={"lock.timeout_seconds": 3, "queue.batching_window_seconds": 2},
+            fail_lock_release="503",
+            overrides={"lock.timeout_seconds": 3, "queue.batching_window_seconds": 2, "output.rows_per_file": 50},
             idle_seconds=2,
             out=tmp_path_factory.mktemp("fault-run"),
         )

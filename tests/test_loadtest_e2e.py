@@ -37,18 +37,24 @@ def test_tuned_run_batches_instead_of_one_invocation_per_policy(local_run: LoadT
     s = _summary(local_run)
     invocations = pd.read_csv(local_run.report_dir / "invocations.csv")
     assert len(invocations) == s["reporter_invocations"], "invocations.csv has one row per reporter invocation"
-    assert s["reporter_invocations"] <= 1500 / 25 + 5, f"{s['reporter_invocations']} invocations for 1500 records"
+    assert s["reporter_invocations"] <= 1500 / 25 * 1.25, f"{s['reporter_invocations']} invocations for 1500 records"
     assert invocations["batch_size"].max() <= 25
-    assert invocations["records_written"].sum() == 1500, "per-invocation RecordsWritten adds up to the output"
+    # SQS delivers at least once, so a record may be committed in two segments; compaction keeps one row.
+    assert invocations["records_written"].sum() >= 1500, "per-invocation RecordsWritten covers every record"
+    metrics = pd.read_csv(local_run.report_dir / "metrics.csv")
+    compacted = metrics.loc[metrics["metric_name"] == "RecordsCompacted", "value"].sum()
+    assert compacted == 1500, f"RecordsCompacted adds up to the output exactly, got {compacted}"
 
 
 def test_tuned_run_counts_calls_bytes_and_lock_activity(local_run: LoadTestResult) -> None:
     s = _summary(local_run)
     by_component = s["api_calls"]["by_component"]
     assert by_component["collector"]["sns.PublishBatch"] >= 150, "1500 records need at least 150 PublishBatch calls"
-    assert by_component["reporter"]["s3.PutObject"] >= s["reporter_invocations"]
+    assert by_component["reporter"]["s3.PutObject"] >= s["reporter_invocations"], "one segment per batch at least"
     assert s["s3_bytes_written"] > s["output_bytes"] > 0
-    assert s["lock"]["acquired"] >= s["reporter_invocations"] - s["lock"]["acquire_failed"]
+    # Segments take the lock off the commit path: it is taken about once per part, not once per batch.
+    assert 1 <= s["lock"]["acquired"] <= s["output_files"] + 3, s["lock"]
+    assert s["s3_bytes_written_per_output_byte"] <= 2.5, "each byte is written as a segment, then once in a part"
     assert s["emulator_floor_seconds"] > 0 and s["e2e_seconds"] > 0
 
 
@@ -223,3 +229,21 @@ def test_records_still_queued_at_the_deadline_are_not_called_lost(tmp_path: Path
     assert s["lost"] == 0, s["missing_keys"][:5]
     assert s["unique_rows"] + s["queued_at_end"] + s["dlq"] == 300
     assert not run.ok and any("still in the queue" in p for p in run.problems), run.problems
+
+
+def test_stress_20_reporters_with_batches_of_5_lose_and_duplicate_nothing(tmp_path: Path) -> None:
+    # GIVEN 20 concurrent reporters and small batches (many segments, many compaction attempts)
+    run = run_loadtest(
+        LoadTestOptions(
+            policies=600,
+            concurrency=20,
+            overrides={"queue.batch_size": 5, "queue.batching_window_seconds": 1},
+            idle_seconds=3,
+            out=tmp_path,
+        )
+    )
+    s = run.summary
+    # THEN every record is in the parts exactly once, and the lock never held a writer up for long
+    assert (s["lost"], s["duplicates"], s["dlq"], s["written_and_dlq"], s["unique_rows"]) == (0, 0, 0, 0, 600)
+    assert s["lock"]["acquire_failed"] == 0, s["lock"]
+    assert s["reporter_invocations"] >= 600 / 5

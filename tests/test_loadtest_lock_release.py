@@ -45,7 +45,13 @@ def release_run(request: pytest.FixtureRequest, moto_server: MotoServer, tmp_pat
             policies=POLICIES,
             endpoint_url=moto_server.endpoint_url,
             fail_lock_release=code,
-            overrides={"lock.timeout_seconds": LEASE_S, "queue.batch_size": 10, "queue.batching_window_seconds": 1},
+            # Parts of 10 rows: a compaction (and so a lock release) every 10 records, not only the final flush.
+            overrides={
+                "lock.timeout_seconds": LEASE_S,
+                "queue.batch_size": 10,
+                "queue.batching_window_seconds": 1,
+                "output.rows_per_file": 10,
+            },
             idle_seconds=2,
             out=tmp_path_factory.mktemp(f"release-{code}"),
         )
@@ -65,8 +71,8 @@ def test_every_record_ends_in_the_output_exactly_once(release_run: ReleaseRun) -
 
 def test_no_message_of_a_committed_group_comes_back(release_run: ReleaseRun) -> None:
     invocations = pd.read_csv(release_run.result.report_dir / "invocations.csv")
-    deleted = int((invocations["batch_size"] - invocations["failures"]).sum())
-    assert deleted == POLICIES, f"{deleted} messages succeeded for {POLICIES} records: committed ones came back"
+    assert invocations["failures"].sum() == 0, "a failed release returned committed messages to the queue"
+    assert set(invocations["outcome"]) == {"ok"}, invocations["outcome"].value_counts().to_dict()
     assert release_run.summary["duplicates"] == 0
 
 
@@ -87,16 +93,17 @@ def test_the_lock_is_free_again_within_the_lease(release_run: ReleaseRun) -> Non
         assert lock["stale_broken"] == 0, f"a tombstone frees the lock at once, no writer waits out a lease: {lock}"
         assert final is not None and "released" in final, f"the last release leaves a tombstone: {final}"
     else:  # 412: not ours any more as far as the writer can tell, so the lease frees it
-        assert lock["stale_broken"] >= 1, lock
+        assert final is not None and "released" not in final, f"a 412 leaves the lock to its lease: {final}"
         ages = _stale_ages(release_run.result.report_dir)
         cap = release_run.result.spec.lock.max_backoff_seconds
-        assert ages and max(ages) <= LEASE_S + cap + 1, f"each lock taken over within lease + one backoff: {ages}"
+        assert len(ages) == lock["stale_broken"], (ages, lock)
+        assert all(age <= LEASE_S + cap + 1 for age in ages), f"each lock taken over within lease + one backoff: {ages}"
     assert lock["acquire_failed"] == 0, lock
 
 
 def _stale_ages(report_dir: Path) -> list[float]:
     """How old each lock was when a writer took it over (S3's clock), from the reporter's log lines."""
-    lines = (line for path in (report_dir / "logs").rglob("*reporter*/*.jsonl") for line in path.open())
+    lines = (line for path in (report_dir / "logs").glob("*/*.jsonl") for line in path.open())  # instance logs
     events = (json.loads(line) for line in lines if '"stale_age_s"' in line)
     return [e["stale_age_s"] for e in events]
 

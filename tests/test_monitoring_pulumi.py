@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pulumi
 import pytest
+from nested import strings
 
 from monitoring import MonitoredResources, build_monitoring
 from pipeline.spec import build_spec
@@ -183,22 +184,11 @@ def test_dashboards_render_resolved_names_and_alarm_arns(stack):
                 assert "SOURCE 'deployed-" in widget["properties"]["query"], f"dashboard {dashboard.name}"
 
 
-def _strings(value, where):
-    if isinstance(value, str):
-        yield where, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(item, f"{where}.{key}")
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            yield from _strings(item, f"{where}[{index}]")
-
-
 def test_no_input_names_the_commercial_partition_in_aws_cn():
     """GIVEN getPartition answers aws-cn WHEN the component is built THEN no policy or ARN says arn:aws:."""
     mocks = RecordingMocks(partition="aws-cn")
     _build(mocks)
-    texts = [(r.name, where, text) for r in mocks.resources for where, text in _strings(dict(r.inputs), "")]
+    texts = [(r.name, where, text) for r in mocks.resources for where, text in strings(dict(r.inputs), "")]
     assert any("arn:aws-cn:" in text for _, _, text in texts), "the mocks did not switch the partition"
     problems = [f"{name}{where}: {text[:120]!r}" for name, where, text in texts if "arn:aws:" in text]
     assert not problems, "monitoring inputs that hard-code 'arn:aws:' in aws-cn:\n  " + "\n  ".join(problems)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,11 +24,12 @@ from loadtest.faults import LOCK_RELEASE_FAILURES
 from loadtest.seeding import synthetic_records
 from pipeline import aws as pipeline_aws
 from pipeline import reporter
+from pipeline.compaction import compact
 from pipeline.csv_store import MAX_WRITE_ATTEMPTS, FencedCsvStore
-from pipeline.layout import index_key, report_prefix
+from pipeline.layout import index_key, report_prefix, segment_prefix
 from pipeline.lock import EndpointFacts, S3Lock
-from pipeline.record import CSV_COLUMNS, PolicyRecord, key_digest, parse_message
-from pipeline.settings import LockSettings
+from pipeline.record import CSV_COLUMNS, PolicyRecord, key_digest
+from pipeline.settings import LockSettings, load_settings
 
 RUN = "run-reporter"
 HEADER = ",".join(CSV_COLUMNS)
@@ -301,40 +303,52 @@ def test_crash_between_part_write_and_index_write_heals_on_redelivery(
     assert indexed == sorted(key_digest(k) for k in rows), "the healed index lists every stored row"
 
 
-# --------------------------------------------------------------------------- failures go back to the queue
+# --------------------------------------------------------------------------- the lock is off the commit path
 
 
-def test_write_conflicts_exhausted_return_the_records_as_failures(
+def segments(deployment: Deployment, run_id: str = RUN) -> list[str]:
+    listing = deployment.client("s3").list_objects_v2(
+        Bucket=deployment.outputs.bucket_name, Prefix=segment_prefix(ACCOUNT_ID, run_id)
+    )
+    return [o["Key"] for o in listing.get("Contents", [])]
+
+
+def flush(deployment: Deployment, run_id: str = RUN, rows_per_file: int = 500) -> None:
+    """The run's final compaction, as the last batch or the verifier does it."""
+    store = FencedCsvStore(deployment.client("s3"), deployment.outputs.bucket_name, ACCOUNT_ID, run_id, rows_per_file)
+    with S3Lock(store.s3, store.bucket, store.lock_target, LockSettings(), owner="test/flush").held():
+        compact(store, flush=True)
+
+
+def test_write_conflicts_in_compaction_leave_the_records_committed_in_their_segment(
     deployment: Deployment, handler, pipeline_hook
 ) -> None:
-    # GIVEN a rival writer that commits to the run right after every listing the reporter makes
+    # GIVEN a rival writer that commits a part right after every listing of parts the compaction makes
     bucket, rival_client = deployment.outputs.bucket_name, deployment.client("s3")
-    rival = iter(make_records(MAX_WRITE_ATTEMPTS, start=100))
+    rival = iter(make_records(MAX_WRITE_ATTEMPTS + 5, start=100))
 
-    def rival_commits(**_: Any) -> None:
+    def rival_commits(params: dict[str, Any] | None = None, **_: Any) -> None:
         FencedCsvStore(rival_client, bucket, ACCOUNT_ID, RUN, 500).write([next(rival)])
 
     pipeline_hook("s3", "after-call.s3.ListObjectsV2", rival_commits)
     records = make_records(5)
     publish_records(deployment, records)
     messages = receive(deployment, 5)
-    # WHEN the reporter handles the batch and loses every conditional write
+    # WHEN the reporter commits the batch and its compaction loses every conditional part write
     response = handler(messages)
-    # THEN every record of the group comes back as a batch item failure (none dropped, none half-written)
-    assert failed_ids(response) == ids(messages), f"all 5 messages must be returned to the queue: {response}"
-    assert not set(keys(records)) & set(row_keys(deployment)), "no row of the failed batch was written"
-    # AND WHEN the contention is gone and SQS redelivers them
-    pipeline_aws.client("s3").meta.events.unregister("after-call.s3.ListObjectsV2", rival_commits)
-    make_visible(deployment, messages)
-    retried = receive(deployment, 5)
-    response = handler(retried)
-    # THEN they are written exactly once, next to the rival's rows
+    # THEN every record is a success: it is committed in its segment, which stays for the next compaction
     assert response["batchItemFailures"] == [], response
+    assert not set(keys(records)) & set(row_keys(deployment)), "no row reached a part"
+    assert len(segments(deployment)) == 1
+    # AND WHEN the contention is gone and the run is flushed THEN they are in the parts exactly once
+    pipeline_aws.client("s3").meta.events.unregister("after-call.s3.ListObjectsV2", rival_commits)
+    flush(deployment)
     rows = row_keys(deployment)
-    assert sorted(rows) == sorted(keys(records + make_records(MAX_WRITE_ATTEMPTS, start=100))), rows
+    assert set(keys(records)) <= set(rows) and len(rows) == len(set(rows)), rows
+    assert segments(deployment) == [], "a folded segment is deleted"
 
 
-def test_busy_lock_returns_the_records_as_failures(
+def test_a_busy_lock_does_not_hold_up_the_commit(
     deployment: Deployment, handler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN another invocation holds the run's lock, and the reporter may try twice with no backoff
@@ -342,18 +356,21 @@ def test_busy_lock_returns_the_records_as_failures(
     monkeypatch.setenv("LOCK_BASE_BACKOFF_SECONDS", "0")
     bucket = deployment.outputs.bucket_name
     holder = S3Lock(deployment.client("s3"), bucket, index_key(ACCOUNT_ID, RUN), LockSettings(), owner="other/req")
-    holder.acquire()
+    handle = holder.acquire()
     records = make_records(3)
     publish_records(deployment, records)
     messages = receive(deployment, 3)
     # WHEN the reporter handles the batch
     response = handler(messages)
-    # THEN all of its records are returned to the queue and nothing is written
-    assert failed_ids(response) == ids(messages), f"LockNotAcquired must fail the whole group: {response}"
-    assert row_keys(deployment) == [], "nothing written without the lock"
+    # THEN its records are committed (a segment) and succeed; the parts wait for the lock
+    assert response["batchItemFailures"] == [], response
+    assert row_keys(deployment) == [] and len(segments(deployment)) == 1
+    holder.release(handle)
+    flush(deployment)
+    assert sorted(row_keys(deployment)) == sorted(keys(records))
 
 
-def test_groups_of_different_runs_fail_independently(
+def test_groups_of_different_runs_are_committed_independently(
     deployment: Deployment, handler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN one batch with records of two runs, and run B's lock held by someone else
@@ -368,13 +385,51 @@ def test_groups_of_different_runs_fail_independently(
     run_a, run_b = make_records(3, run_id="run-a"), make_records(2, start=4, run_id="run-b")
     publish_records(deployment, run_a + run_b)
     messages = receive(deployment, 5)
-    # WHEN handled, with a single lock attempt so run B fails without backing off
+    # WHEN handled, with a single lock attempt so run B's compaction gives up at once
     monkeypatch.setenv("LOCK_MAX_ATTEMPTS", "1")
     response = handler(messages)
-    # THEN only run B's messages are failures, and run A is written
-    run_b_ids = {m["MessageId"] for m in messages if '"run_id":"run-b"' in m["Body"]}
-    assert failed_ids(response) == run_b_ids, response
-    assert sorted(row_keys(deployment, "run-a")) == sorted(keys(run_a)), "run A written despite run B's failure"
+    # THEN both groups are committed; run A reaches its parts, run B's segment waits for its lock
+    assert response["batchItemFailures"] == [], response
+    assert sorted(row_keys(deployment, "run-a")) == sorted(keys(run_a)), "run A written despite run B's lock"
+    assert row_keys(deployment, "run-b") == [] and len(segments(deployment, "run-b")) == 1
+
+
+def test_a_failed_segment_write_returns_the_group_with_a_short_visibility(
+    deployment: Deployment, handler, inject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN S3 refusing the segment write, and a first retry delay of 2 s (tuned: 20 s)
+    monkeypatch.setenv("RETRY_BASE_SECONDS", "2")
+    inject("s3", FaultRule("s3.PutObject", "SlowDown", 503))
+    records = make_records(3)
+    publish_records(deployment, records)
+    messages = receive(deployment, 3)
+    # WHEN the reporter handles the batch
+    started = time.monotonic()
+    response = handler(messages)
+    # THEN the group is returned, and comes back after the short first retry delay (2 s), not the 5430 s timeout
+    assert failed_ids(response) == ids(messages), response
+    assert queue_depth(deployment) == 3
+    back = receive_within(deployment, 3, seconds=10)
+    waited = time.monotonic() - started
+    assert ids(back) == ids(messages) and 1.5 <= waited < 10, f"came back after {waited:.1f} s"
+
+
+def receive_within(deployment: Deployment, count: int, *, seconds: float) -> list[dict[str, Any]]:
+    sqs, messages, deadline = deployment.client("sqs"), [], time.monotonic() + seconds
+    while len(messages) < count and time.monotonic() < deadline:
+        messages += sqs.receive_message(
+            QueueUrl=deployment.outputs.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]
+        ).get("Messages", [])
+    return messages
+
+
+def test_retry_delay_grows_with_each_receive_up_to_the_cap() -> None:
+    settings = load_settings(
+        {"CIDB_BUCKET": "b-bucket", "CIDB_RUN_TABLE": "runs", "RETRY_BASE_SECONDS": "2", "RETRY_MAX_SECONDS": "20"},
+        need_bucket=True,
+        need_topic=False,
+    )
+    assert [reporter.retry_delay_seconds(settings, n) for n in (1, 2, 3, 4, 5)] == [2, 4, 8, 16, 20]
 
 
 # --------------------------------------------------------------------------- after the commit point
@@ -431,19 +486,20 @@ def test_a_failed_run_record_update_never_returns_committed_records(deployment: 
     assert sorted(row_keys(deployment)) == sorted(keys(records))
 
 
-def test_a_write_that_stops_part_way_returns_only_the_uncommitted_records(
+def test_a_compaction_that_stops_part_way_keeps_the_segment_and_finishes_later(
     deployment: Deployment, handler, inject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN parts of 3 rows, and S3 refusing the second part of a 5-record group
+    # GIVEN parts of 3 rows, and S3 refusing the second part of a 5-record flush
     monkeypatch.setenv("MAX_ROWS_PER_FILE", "3")
     inject("s3", FaultRule("s3.PutObject", "SlowDown", 503, key_suffix="-part00002.csv"))
     records = make_records(5)
     publish_records(deployment, records)
-    messages = receive(deployment, 5)
     # WHEN handled
-    response = handler(messages)
-    # THEN the three records in part 1 are successes and only the other two go back to the queue
-    written = row_keys(deployment)
-    assert len(written) == 3, written
-    returned = {m["MessageId"] for m in messages if parse_message(m["Body"]).key not in written}
-    assert failed_ids(response) == returned and len(returned) == 2, response
+    response = handler(receive(deployment, 5))
+    # THEN all five are committed; three reached part 1 and the segment stays for the rest
+    assert response["batchItemFailures"] == [], response
+    assert len(row_keys(deployment)) == 3 and len(segments(deployment)) == 1
+    # AND the next flush, with S3 healthy again, writes the other two once and deletes the segment
+    flush(deployment, rows_per_file=3)
+    assert sorted(row_keys(deployment)) == sorted(keys(records))
+    assert segments(deployment) == []

@@ -110,6 +110,13 @@ def _expected(deployment: Deployment, key: str) -> dict[str, set[str]]:
     table = deployment.one("aws:dynamodb/table:Table").state["arn"]
     key_arn = deployment.one("aws:kms/key:Key").state["arn"]
     log_streams = deployment.one("aws:cloudwatch/logGroup:LogGroup", f"-{key}-logs").state["arn"] + ":*"
+    # Segments in, parts and locks out: what every compacting function needs (pipeline.compaction).
+    compaction = {
+        "s3:GetObject": {f"{bucket}/reports/*", f"{bucket}/segments/*"},
+        "s3:PutObject": {f"{bucket}/reports/*", f"{bucket}/segments/*"},
+        "s3:PutObjectTagging": {f"{bucket}/reports/*"},
+        "s3:DeleteObject": {f"{bucket}/reports/*", f"{bucket}/segments/*"},
+    }
     per_function = {
         "collector": {
             "iam:GetAccountAuthorizationDetails": {"*"},
@@ -123,11 +130,10 @@ def _expected(deployment: Deployment, key: str) -> dict[str, set[str]]:
             "sqs:ReceiveMessage": {o["queue_arn"]},
             "sqs:DeleteMessage": {o["queue_arn"]},
             "sqs:GetQueueAttributes": {o["queue_arn"]},
-            "sqs:ChangeMessageVisibility": {o["queue_arn"]},
-            "s3:GetObject": {f"{bucket}/reports/*", f"{bucket}/oversize/*"},
-            "s3:PutObject": {f"{bucket}/reports/*"},
-            "s3:PutObjectTagging": {f"{bucket}/reports/*"},
-            "s3:DeleteObject": {f"{bucket}/reports/*"},
+            "sqs:ChangeMessageVisibility": {o["queue_arn"]},  # a failed message's short visibility
+            "sqs:GetQueueUrl": {o["queue_arn"]},
+            **compaction,
+            "s3:GetObject": {*compaction["s3:GetObject"], f"{bucket}/oversize/*"},
             "s3:ListBucket": {bucket},
             "dynamodb:UpdateItem": {table},
         },
@@ -135,7 +141,8 @@ def _expected(deployment: Deployment, key: str) -> dict[str, set[str]]:
             "dynamodb:Scan": {table},
             "dynamodb:GetItem": {table},
             "dynamodb:UpdateItem": {table},
-            "s3:GetObject": {f"{bucket}/reports/*", f"{bucket}/runs/*"},
+            **compaction,  # the flush before each check
+            "s3:GetObject": {*compaction["s3:GetObject"], f"{bucket}/runs/*"},
             "s3:ListBucket": {bucket},
         },
     }

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pulumi_mocks
 import pytest
+from nested import strings
 from pulumi_mocks import Deployment, deploy
 
 PARTITION = "aws-cn"
@@ -28,17 +28,6 @@ def china() -> Iterator[Deployment]:
         yield deploy({"loadTestPrincipalArns": json.dumps([OPERATOR])})
 
 
-def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
-    if isinstance(value, str):
-        yield where, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(item, f"{where}.{key}")
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            yield from _strings(item, f"{where}[{index}]")
-
-
 def test_no_policy_document_names_the_commercial_partition(china: Deployment) -> None:
     documents = [(r, prop, json.dumps(doc)) for r, prop, doc in china.policy_documents()]
     assert any(f"arn:{PARTITION}:" in text for _, _, text in documents), "the mocks did not switch the partition"
@@ -52,7 +41,7 @@ def test_no_input_names_the_commercial_partition(china: Deployment) -> None:
         for resource in china.resources
         for prop, value in resource.state.items()
         if not (resource.type == FUNCTION and prop == "layers")  # stack/layers.py: see the next test
-        for where, text in _strings(value, prop)
+        for where, text in strings(value, prop)
         if COMMERCIAL in text
     ]
     assert not problems, f"inputs that hard-code {COMMERCIAL!r} in {PARTITION}:\n  " + "\n  ".join(problems)

@@ -22,10 +22,10 @@ def tuned() -> Deployment:
     return deploy()
 
 
-def test_tuned_reporter_batches_25_messages_within_30_seconds(tuned: Deployment) -> None:
+def test_tuned_reporter_batches_25_messages_within_5_seconds(tuned: Deployment) -> None:
     esm = tuned.one(ESM)
     assert esm.state["batchSize"] == 25, f"{esm.urn} batch size"
-    assert esm.state["maximumBatchingWindowInSeconds"] == 30, f"{esm.urn} batching window"
+    assert esm.state["maximumBatchingWindowInSeconds"] == 5, f"{esm.urn} batching window"
     assert esm.state["eventSourceArn"] == tuned.outputs["queue_arn"], f"{esm.urn} must read this stack's queue"
     assert esm.state["functionName"] == tuned.function("reporter").state["arn"], f"{esm.urn} must drive the reporter"
 

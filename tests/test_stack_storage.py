@@ -110,6 +110,22 @@ def test_no_lifecycle_rule_expires_current_reports(tuned: Deployment) -> None:
         )
 
 
+def test_no_lifecycle_rule_expires_current_segments(tuned: Deployment) -> None:
+    """A current segment holds committed records not yet compacted: expiring it would lose them."""
+    for rule_id, rule in _rules(tuned).items():
+        expiration = rule.get("expiration", {})
+        scope = rule["filter"].get("prefix", "")
+        reaches_segments = not rule["filter"].get("tag") and layout.SEGMENTS_PREFIX.startswith(scope)
+        assert not (reaches_segments and expiration.get("days")), f"lifecycle rule {rule_id!r} would expire segments"
+
+
+def test_folded_segments_old_versions_go_after_a_day(tuned: Deployment) -> None:
+    rule = _rules(tuned)["expire-folded-segments"]
+    assert rule["filter"] == {"prefix": layout.SEGMENTS_PREFIX}, rule
+    assert rule["noncurrentVersionExpiration"]["noncurrentDays"] == 1, rule
+    assert "expiration" not in rule or not rule["expiration"].get("days"), "current segments never expire"
+
+
 def test_run_table_is_on_demand_encrypted_and_recoverable(tuned: Deployment) -> None:
     table = tuned.one("aws:dynamodb/table:Table")
     assert table.state["name"] == tuned.settings.spec.run_table_name, table.urn

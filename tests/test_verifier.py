@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 from conftest import Deployment, lambda_context
 
+from loadtest.api_faults import FaultRule, install_rules
 from loadtest.emulator import ACCOUNT_ID
 from loadtest.esm import to_lambda_record
+from pipeline import aws as pipeline_aws
 from pipeline import collector, reporter, run_store, verifier
 from pipeline.layout import report_prefix
 from pipeline.record import PolicyRecord
@@ -142,6 +144,7 @@ def test_duplicate_rows_do_not_hide_a_missing_record(pipeline: Deployment) -> No
     collect(4)
     messages = receive(pipeline, 4)
     report(pipeline, messages[:3])
+    verify()  # the verifier flushes the run's segments into parts before it checks the run
     s3, bucket = pipeline.client("s3"), pipeline.outputs.bucket_name
     text = s3.get_object(Bucket=bucket, Key=parts(pipeline)[0])["Body"].read().decode()
     header, first_row = text.split("\r\n")[:2]
@@ -211,3 +214,21 @@ def test_run_holding_a_135_kb_policy_document_is_verified(pipeline: Deployment) 
     # WHEN verified THEN the record is found
     outcome = verify()["verified"][0]
     assert (outcome["written"], outcome["missing"]) == (1, 0), outcome
+
+
+def test_a_failed_flush_still_lets_the_run_be_checked(pipeline: Deployment) -> None:
+    # GIVEN 3 of 3 records committed in segments, and S3 refusing every part write of the verifier's flush
+    collect(3)
+    messages = receive(pipeline, 3)
+    s3 = pipeline_aws.client("s3")
+    [injector] = install_rules(
+        s3.meta.events, [FaultRule("s3.PutObject", "SlowDown", 503, key_suffix="-part00001.csv")]
+    )
+    try:
+        report(pipeline, messages[:2])  # not the last batch: no flush yet
+        # WHEN the verifier runs
+        outcome = verify()["verified"][0]
+    finally:
+        s3.meta.events.unregister("before-call", injector)
+    # THEN the check still runs and reports what is not in the parts, instead of the invocation failing
+    assert (outcome["written"], outcome["missing"]) == (0, 3), outcome
