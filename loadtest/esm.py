@@ -104,10 +104,12 @@ class EventSourceMapping:
             thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop polling; with ``wait``, also wait for the invocations in flight to finish."""
         self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=self.function.timeout_seconds + 30)
+        if wait:
+            for thread in self._threads:
+                thread.join(timeout=self.function.timeout_seconds + 30)
 
     @property
     def in_flight(self) -> int:

@@ -36,7 +36,7 @@ from loadtest.provision import provision
 from loadtest.reconcile import download_output, drain_dlq_keys, reconcile, wait_until_visible
 from loadtest.sampler import QueueSampler
 from loadtest.seeding import create_iam_policies, synthetic_records
-from pipeline.collector import build_records
+from pipeline.collection import build_records
 from pipeline.spec import RUNTIME, DeploymentSpec, build_spec
 
 
@@ -147,12 +147,15 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
             deadline=started + options.deadline_seconds,
             progress=progress,
         )
-        esm.stop()
+        # A run that settled has no invocation in flight, so the verifier need not wait for the
+        # pollers to leave their long polls; one cut off by its deadline waits for its invocations.
+        esm.stop(wait=timed_out)
         sampler.stop()
         producer.join(timeout=spec.collector.timeout_seconds)
-        last_end = max([i.result.ended for i in esm.state.invocations] + [r.ended for r in collected] + [started])
         prewarm.join()
         verified = checker.invoke({"run_id": run_id, "force": True})
+        esm.stop()
+        last_end = max([i.result.ended for i in esm.state.invocations] + [r.ended for r in collected] + [started])
 
         s3, sqs = harness.client("s3"), harness.client("sqs")
         files = download_output(s3, outputs.bucket_name, ACCOUNT_ID, run_id, report_dir / "output")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipeline.collector import build_records, synthetic_policies
-from pipeline.record import PolicyRecord
+from pipeline.collection import build_records, synthetic_policies
+from pipeline.record import CollectedPolicy, PolicyRecord
 from pipeline.synthetic import generate_policies
 
 # IAM's limit for a customer-managed policy document, whitespace excluded.
@@ -17,9 +17,9 @@ def synthetic_records(count: int, seed: int, *, run_id: str, account_id: str) ->
     return build_records(synthetic_policies(count, seed, account_id), run_id=run_id, account_id=account_id)
 
 
-def create_iam_policies(iam: Any, count: int, seed: int) -> list[dict[str, Any]]:
-    """Create ``count`` customer-managed policies that IAM accepts, in the collector's dict shape."""
-    created: list[dict[str, Any]] = []
+def create_iam_policies(iam: Any, count: int, seed: int) -> list[CollectedPolicy]:
+    """Create ``count`` customer-managed policies that IAM accepts, as the collector would collect them."""
+    created: list[CollectedPolicy] = []
     candidates = generate_policies(count * 2, seed)
     for policy in candidates:
         document = json.dumps(policy.document, separators=(",", ":"))
@@ -27,17 +27,17 @@ def create_iam_policies(iam: Any, count: int, seed: int) -> list[dict[str, Any]]
             continue
         made = iam.create_policy(PolicyName=policy.name, Path=policy.path, PolicyDocument=document)["Policy"]
         created.append(
-            {
-                "name": made["PolicyName"],
-                "arn": made["Arn"],
-                "id": made["PolicyId"],
-                "version_id": made["DefaultVersionId"],
-                "aws_managed": False,
-                "attachment_count": int(made.get("AttachmentCount", 0)),
-                "create_date": made["CreateDate"].isoformat(),
-                "update_date": made["UpdateDate"].isoformat(),
-                "document": policy.document,
-            }
+            CollectedPolicy(
+                name=made["PolicyName"],
+                arn=made["Arn"],
+                id=made["PolicyId"],
+                version_id=made["DefaultVersionId"],
+                aws_managed=False,
+                attachment_count=int(made.get("AttachmentCount", 0)),
+                create_date=made["CreateDate"].isoformat(),
+                update_date=made["UpdateDate"].isoformat(),
+                document=policy.document,
+            )
         )
         if len(created) == count:
             return created

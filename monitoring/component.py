@@ -32,6 +32,7 @@ from monitoring.resources import MonitoredResources
 from monitoring.thresholds import check_age_threshold
 from pipeline.spec import DeploymentSpec
 from queries import load_queries
+from stack import iam
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -125,7 +126,9 @@ class PipelineMonitoring(pulumi.ComponentResource):
             f"{name}-alarm-key",
             description=f"Encrypts the {spec.base_name} alarm topic; lets CloudWatch alarms publish to it",
             enable_key_rotation=True,
-            policy=pulumi.Output.all(account, partition).apply(lambda v: json.dumps(key_policy(*v))),
+            policy=pulumi.Output.all(account, partition).apply(
+                lambda v: json.dumps(iam.alarm_topic_key_policy(account_root_arn=f"arn:{v[1]}:iam::{v[0]}:root"))
+            ),
             opts=child,
         )
         aws.kms.Alias(
@@ -138,75 +141,11 @@ class PipelineMonitoring(pulumi.ComponentResource):
             f"{name}-alarm-topic-policy",
             arn=topic.arn,
             policy=pulumi.Output.all(topic.arn, account, region, partition).apply(
-                lambda v: json.dumps(topic_policy(*v))
+                lambda v: json.dumps(iam.alarm_topic_policy(topic_arn=v[0], account=v[1], region=v[2], partition=v[3]))
             ),
             opts=child,
         )
         return topic
-
-
-def key_policy(account: str, partition: str) -> dict[str, Any]:
-    """The account administers the key (through IAM); CloudWatch alarms may encrypt messages for the topic."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AccountAdministersKey",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {
-                "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                "Resource": "*",
-            },
-        ],
-    }
-
-
-def topic_policy(topic_arn: str, account: str, region: str, partition: str) -> dict[str, Any]:
-    """Only this account's CloudWatch alarms (and the account itself) may publish, and only over TLS."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AccountManagesTopic",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                "Action": [
-                    "SNS:GetTopicAttributes",
-                    "SNS:SetTopicAttributes",
-                    "SNS:Subscribe",
-                    "SNS:ListSubscriptionsByTopic",
-                    "SNS:Publish",
-                ],
-                "Resource": topic_arn,
-            },
-            {
-                "Sid": "CloudWatchAlarmsPublish",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                "Action": "SNS:Publish",
-                "Resource": topic_arn,
-                "Condition": {
-                    "ArnLike": {"aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account}:alarm:*"},
-                    "StringEquals": {"aws:SourceAccount": account},
-                },
-            },
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "SNS:Publish",
-                "Resource": topic_arn,
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
-        ],
-    }
 
 
 def _metric_alarm(

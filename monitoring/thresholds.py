@@ -43,7 +43,7 @@ def age_budget_seconds(spec: DeploymentSpec) -> int:
 def check_age_threshold(spec: DeploymentSpec) -> str | None:
     """A problem string when the spec's age threshold would fire on a healthy pipeline, else None."""
     budget, configured = age_budget_seconds(spec), spec.alarms.oldest_message_age_seconds
-    if configured >= budget:
+    if configured is None or configured >= budget:
         return None
     return (
         f"alarms.oldest_message_age_seconds={configured} is below batching window "
@@ -54,10 +54,10 @@ def check_age_threshold(spec: DeploymentSpec) -> str | None:
 
 
 def oldest_message_age_threshold(spec: DeploymentSpec) -> int:
-    """The spec's threshold, raised to the healthy budget plus margin when it is lower (decision: runbook)."""
+    """The healthy budget plus margin, unless the spec sets a threshold at least that budget (decision: runbook)."""
     budget = age_budget_seconds(spec)
     configured = spec.alarms.oldest_message_age_seconds
-    return budget + AGE_MARGIN_SECONDS if configured < budget else configured
+    return budget + AGE_MARGIN_SECONDS if configured is None or configured < budget else configured
 
 
 def duration_threshold_ms(spec: DeploymentSpec, function: FunctionSpec) -> float:

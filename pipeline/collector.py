@@ -15,18 +15,17 @@ Environment variables: see :mod:`pipeline.settings`.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import aws
+from pipeline.collection import build_records, synthetic_policies
 from pipeline.iam_source import iter_policies
 from pipeline.publisher import BatchPublisher, PublishIncomplete
-from pipeline.record import PolicyRecord
+from pipeline.record import CollectedPolicy
 from pipeline.run_store import start_run
 from pipeline.settings import ConfigError, load_settings
-from pipeline.synthetic import generate_policies, synthetic_arn
 from pipeline.telemetry import LogField, MetricName, make_logger, make_metrics
 
 logger = make_logger()
@@ -34,57 +33,12 @@ metrics = make_metrics()
 SOURCES = ("iam", "synthetic")
 
 
-def _trace_id(run_id: str, seq: int) -> str:
-    return hashlib.sha256(f"{run_id}:{seq}".encode()).hexdigest()[:32]
-
-
-def synthetic_policies(count: int, seed: int, account_id: str) -> list[dict[str, Any]]:
-    """Synthetic policies in the same shape :func:`iter_policies` yields for IAM ones."""
-    return [
-        {
-            "name": p.name,
-            "arn": synthetic_arn(account_id, p),
-            "id": p.policy_id,
-            "version_id": p.version_id,
-            "aws_managed": False,
-            "attachment_count": p.attachment_count,
-            "create_date": p.create_date,
-            "update_date": p.update_date,
-            "document": p.document,
-        }
-        for p in generate_policies(count, seed)
-    ]
-
-
-def _synthetic_from_event(event: dict[str, Any], account_id: str) -> list[dict[str, Any]]:
+def _synthetic_from_event(event: dict[str, Any], account_id: str) -> list[CollectedPolicy]:
     try:
         count, seed = int(event["count"]), int(event.get("seed", 0))
     except (KeyError, TypeError, ValueError):
         raise ConfigError("synthetic collection needs an integer 'count' (and optional integer 'seed')") from None
     return synthetic_policies(count, seed, account_id)
-
-
-def build_records(policies: list[dict[str, Any]], *, run_id: str, account_id: str) -> list[PolicyRecord]:
-    total = len(policies)
-    return [
-        PolicyRecord(
-            run_id=run_id,
-            seq=seq,
-            total=total,
-            trace_id=_trace_id(run_id, seq),
-            account_id=account_id,
-            policy_name=p["name"],
-            policy_arn=p["arn"],
-            policy_id=p["id"],
-            version_id=p["version_id"],
-            aws_managed=p["aws_managed"],
-            attachment_count=p["attachment_count"],
-            create_date=p["create_date"],
-            update_date=p["update_date"],
-            document=p["document"],
-        )
-        for seq, p in enumerate(policies, start=1)
-    ]
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -12,6 +12,8 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
+from pipeline.record import CollectedPolicy
+
 MAX_ITEMS = 1000
 # AWS-managed policies live in the "aws" account of every partition (aws, aws-cn, aws-us-gov).
 AWS_MANAGED_ARN = re.compile(r"^arn:aws(-[a-z-]+)?:iam::aws:policy/")
@@ -45,18 +47,18 @@ def iter_policies(iam: Any, *, include_aws_managed: bool = False) -> Iterator[di
             default = next((v for v in policy.get("PolicyVersionList", []) if v.get("IsDefaultVersion")), None)
             if default is None:
                 raise ValueError(f"IAM returned policy {policy['Arn']} without a default version document")
-            yield {
+            yield CollectedPolicy(
                 # The ARN ends with the name; some emulators omit PolicyName and PolicyId.
-                "name": policy.get("PolicyName") or policy["Arn"].rsplit("/", 1)[-1],
-                "arn": policy["Arn"],
-                "id": policy.get("PolicyId", ""),
-                "version_id": default["VersionId"],
-                "aws_managed": aws_managed,
-                "attachment_count": int(policy.get("AttachmentCount", 0)),
-                "create_date": _iso(policy.get("CreateDate")),
-                "update_date": _iso(policy.get("UpdateDate")),
-                "document": _document(default["Document"]),
-            }
+                name=policy.get("PolicyName") or policy["Arn"].rsplit("/", 1)[-1],
+                arn=policy["Arn"],
+                id=policy.get("PolicyId", ""),
+                version_id=default["VersionId"],
+                aws_managed=aws_managed,
+                attachment_count=int(policy.get("AttachmentCount", 0)),
+                create_date=_iso(policy.get("CreateDate")),
+                update_date=_iso(policy.get("UpdateDate")),
+                document=_document(default["Document"]),
+            )
         if not page.get("IsTruncated"):
             return
         kwargs["Marker"] = page["Marker"]

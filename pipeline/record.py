@@ -39,6 +39,21 @@ class RecordError(ValueError):
 
 
 @dataclass(frozen=True)
+class CollectedPolicy:
+    """One policy as a source yields it (IAM, or the synthetic generator), before it joins a run."""
+
+    name: str
+    arn: str
+    id: str
+    version_id: str
+    aws_managed: bool
+    attachment_count: int
+    create_date: str
+    update_date: str
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class PolicyRecord:
     run_id: str
     seq: int

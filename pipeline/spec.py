@@ -86,7 +86,9 @@ class OutputSpec:
 class AlarmSpec:
     """Thresholds the monitoring derives its alarms from."""
 
-    oldest_message_age_seconds: int = 600
+    # None: derived by the monitoring as batching window + reporter timeout + a margin, the longest
+    # a healthy batch keeps a message in flight (monitoring.thresholds).
+    oldest_message_age_seconds: int | None = None
     backlog_messages: int = 1000
     dlq_messages: int = 1
     duration_fraction_of_timeout: float = 0.8
@@ -305,6 +307,7 @@ def _seed(prefix: str, environment: str) -> DeploymentSpec:
         ),
         lock=LockSpec(enabled=False),
         output=OutputSpec(mode=env_names.OUTPUT_MODE_SEED),
+        alarms=AlarmSpec(oldest_message_age_seconds=600),  # the seed notes' alarm
     )
 
 

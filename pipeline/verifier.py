@@ -30,6 +30,7 @@ from pipeline.csv_store import FencedCsvStore, csv_record_keys
 from pipeline.env import OUTPUT_MODE_SEED
 from pipeline.layout import report_prefix
 from pipeline.lock import LockStats
+from pipeline.record import keys_digest
 from pipeline.settings import Settings, load_settings
 from pipeline.telemetry import LogField, MetricName, make_logger, make_metrics
 
@@ -62,7 +63,14 @@ def flush_run(settings: Settings, run: run_store.RunRecord, owner: str) -> None:
 
 def verify_run(settings: Settings, run: run_store.RunRecord) -> dict[str, Any]:
     s3 = aws.client("s3")
-    expected = set(json.loads(s3.get_object(Bucket=settings.bucket, Key=run.expected_keys_key)["Body"].read()))
+    expected_list = json.loads(s3.get_object(Bucket=settings.bucket, Key=run.expected_keys_key)["Body"].read())
+    if keys_digest(expected_list) != run.keys_digest:
+        # The key list in S3 is not the one the collector recorded: a check against it would prove nothing.
+        raise ValueError(
+            f"run {run.run_id}: s3://{settings.bucket}/{run.expected_keys_key} does not match the run record's "
+            "keys_digest; it was changed after the collector wrote it"
+        )
+    expected = set(expected_list)
     found = output_keys(s3, settings.bucket, run.account_id, run.run_id)
     written = expected & set(found)
     missing = sorted(expected - written)
@@ -108,6 +116,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                     f"flush before the check failed: {exc}",
                     extra={LogField.RUN_ID: run.run_id, LogField.ERROR_CODE: aws.error_code(exc)},
                 )
-    results = [verify_run(settings, run) for run in runs]
+    results, unverifiable = [], []
+    for run in runs:  # one run that cannot be checked must not stop the checks of the others
+        try:
+            results.append(verify_run(settings, run))
+        except Exception as exc:
+            logger.exception("run could not be verified", extra={LogField.RUN_ID: run.run_id})
+            unverifiable.append(f"{run.run_id}: {exc}")
     metrics.add_metric(name=MetricName.RUNS_VERIFIED, unit="Count", value=len(results))
+    if unverifiable:
+        # Fail the invocation, so that the verifier's error alarm says a run went unchecked.
+        raise RuntimeError(f"{len(unverifiable)} runs could not be verified: " + "; ".join(unverifiable))
     return {"verified": [{str(k): v for k, v in r.items()} for r in results]}

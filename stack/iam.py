@@ -232,3 +232,65 @@ def topic_key_policy(
             }
         )
     return document(*statements)
+
+
+def alarm_topic_key_policy(*, account_root_arn: Any) -> Document:
+    """The alarm topic's key: administered like the pipeline's topic key; CloudWatch alarms encrypt with it.
+
+    CloudWatch cannot use the AWS managed ``alias/aws/sns`` key, so the alarm topic needs a
+    customer managed one that names the service.
+    """
+    return document(
+        {
+            "Sid": "AccountAdministersKey",
+            "Effect": "Allow",
+            "Principal": {"AWS": account_root_arn},
+            "Action": list(KEY_ADMIN_ACTIONS),
+            "Resource": "*",
+        },
+        {
+            "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+        },
+    )
+
+
+def alarm_topic_policy(*, topic_arn: Any, account: Any, region: Any, partition: Any) -> Document:
+    """Only this account's CloudWatch alarms (and the account itself) may publish, and only over TLS."""
+    return document(
+        {
+            "Sid": "AccountManagesTopic",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+            "Action": [
+                "SNS:GetTopicAttributes",
+                "SNS:SetTopicAttributes",
+                "SNS:Subscribe",
+                "SNS:ListSubscriptionsByTopic",
+                "SNS:Publish",
+            ],
+            "Resource": topic_arn,
+        },
+        {
+            "Sid": "CloudWatchAlarmsPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": "SNS:Publish",
+            "Resource": topic_arn,
+            "Condition": {
+                "ArnLike": {"aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account}:alarm:*"},
+                "StringEquals": {"aws:SourceAccount": account},
+            },
+        },
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "SNS:Publish",
+            "Resource": topic_arn,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+    )

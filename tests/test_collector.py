@@ -209,8 +209,8 @@ def test_iam_pages_are_followed_with_the_marker(deployment: Deployment) -> None:
     policies = list(iter_policies(iam))
     # THEN both pages were fetched, the second with page 1's Marker, and every policy yielded once
     assert markers == [None, "page-2"], f"Marker of each GetAccountAuthorizationDetails call: {markers}"
-    assert sorted(p["arn"] for p in policies) == sorted(created), "each policy once across the two pages"
-    assert all(p["document"] == created[p["arn"]].document for p in policies), "documents from the default version"
+    assert sorted(p.arn for p in policies) == sorted(created), "each policy once across the two pages"
+    assert all(p.document == created[p.arn].document for p in policies), "documents from the default version"
 
 
 def test_aws_managed_policies_are_skipped_unless_asked_for(deployment: Deployment) -> None:
@@ -247,13 +247,13 @@ def test_aws_managed_policies_are_skipped_unless_asked_for(deployment: Deploymen
     )
     iam.meta.events.register("after-call.iam.GetAccountAuthorizationDetails", list_aws_managed_when_filtered)
     # WHEN read without, then with include_aws_managed
-    default = [p["arn"] for p in iter_policies(iam)]
-    including = {p["arn"]: p for p in iter_policies(iam, include_aws_managed=True)}
+    default = [p.arn for p in iter_policies(iam)]
+    including = {p.arn: p for p in iter_policies(iam, include_aws_managed=True)}
     # THEN only the customer-managed one by default; the attached AWS-managed one only when asked for
     assert filters == [["LocalManagedPolicy"], ["LocalManagedPolicy", "AWSManagedPolicy"]], filters
     assert default == list(created), f"customer-managed only: {default}"
     assert set(including) == {*created, "arn:aws:iam::aws:policy/ReadOnlyAccess"}, f"included: {list(including)}"
-    assert including["arn:aws:iam::aws:policy/ReadOnlyAccess"]["aws_managed"] is True, "flagged aws_managed"
+    assert including["arn:aws:iam::aws:policy/ReadOnlyAccess"].aws_managed is True, "flagged aws_managed"
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics")

@@ -106,10 +106,16 @@ def test_thresholds_come_from_the_spec(spec):
         assert alarms["reporter-lock-wait-p99"].threshold == spec.lock_wait_p99_alarm_ms
 
 
-def test_age_threshold_is_raised_when_a_healthy_batch_could_exceed_it():
-    assert "905" in (check_age_threshold(TUNED) or ""), "tuned: 600 s < 5 s window + 900 s timeout must be reported"
+def test_age_threshold_is_derived_from_the_window_and_the_timeout():
+    assert check_age_threshold(TUNED) is None, "tuned derives its threshold: nothing to report at deploy time"
     age = _by_suffix(TUNED)["queue-oldest-message-age"]
-    assert age.threshold == age_budget_seconds(TUNED) + AGE_MARGIN_SECONDS
+    assert age.threshold == age_budget_seconds(TUNED) + AGE_MARGIN_SECONDS == 5 + 900 + 120
+
+
+def test_age_threshold_is_raised_when_a_healthy_batch_could_exceed_it():
+    too_low = dataclasses.replace(TUNED, alarms=dataclasses.replace(TUNED.alarms, oldest_message_age_seconds=600))
+    assert "905" in (check_age_threshold(too_low) or ""), "600 s < 5 s window + 900 s timeout must be reported"
+    assert _by_suffix(too_low)["queue-oldest-message-age"].threshold == 905 + AGE_MARGIN_SECONDS
     seed = build_spec("seed")
     assert check_age_threshold(seed) is None
     assert _by_suffix(seed)["queue-oldest-message-age"].threshold == seed.alarms.oldest_message_age_seconds

@@ -232,3 +232,15 @@ def test_a_failed_flush_still_lets_the_run_be_checked(pipeline: Deployment) -> N
         s3.meta.events.unregister("before-call", injector)
     # THEN the check still runs and reports what is not in the parts, instead of the invocation failing
     assert (outcome["written"], outcome["missing"]) == (0, 3), outcome
+
+
+def test_an_expected_key_list_changed_after_the_collector_wrote_it_is_refused(pipeline: Deployment) -> None:
+    # GIVEN a run whose expected-keys object in S3 lost one key after the collector recorded the run
+    collect(3)
+    run = run_store.get_run(pipeline.client("dynamodb"), table=pipeline.outputs.run_table_name, run_id=RUN)
+    s3, bucket = pipeline.client("s3"), pipeline.outputs.bucket_name
+    keys = json.loads(s3.get_object(Bucket=bucket, Key=run.expected_keys_key)["Body"].read())
+    s3.put_object(Bucket=bucket, Key=run.expected_keys_key, Body=json.dumps(keys[1:]).encode())
+    # WHEN verified THEN it refuses to judge the run against a list that is not the recorded one
+    with pytest.raises(RuntimeError, match="keys_digest"):
+        verify()
