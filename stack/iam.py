@@ -259,7 +259,12 @@ def alarm_topic_key_policy(*, account_root_arn: Any) -> Document:
 
 
 def alarm_topic_policy(*, topic_arn: Any, account: Any, region: Any, partition: Any) -> Document:
-    """Only this account's CloudWatch alarms (and the account itself) may publish, and only over TLS."""
+    """Only this account's CloudWatch alarms may publish, and only over TLS; the account manages the topic.
+
+    The account itself is not given ``SNS:Publish``: its key (:func:`alarm_topic_key_policy`)
+    lets no IAM principal encrypt, so such a publish would fail at KMS anyway. To test the
+    notifications, set an alarm's state (``aws cloudwatch set-alarm-state``).
+    """
     return document(
         {
             "Sid": "AccountManagesTopic",
@@ -270,7 +275,6 @@ def alarm_topic_policy(*, topic_arn: Any, account: Any, region: Any, partition: 
                 "SNS:SetTopicAttributes",
                 "SNS:Subscribe",
                 "SNS:ListSubscriptionsByTopic",
-                "SNS:Publish",
             ],
             "Resource": topic_arn,
         },
