@@ -180,6 +180,17 @@ def tls_only_bucket_policy(bucket_arn: Any) -> Document:
     )
 
 
+def key_admin_statement(account_root_arn: Any) -> Statement:
+    """The account administers a key through IAM, but cannot use it: users of a key are named in its policy."""
+    return {
+        "Sid": "AccountAdministersKey",
+        "Effect": "Allow",
+        "Principal": {"AWS": account_root_arn},
+        "Action": list(KEY_ADMIN_ACTIONS),
+        "Resource": "*",
+    }
+
+
 def topic_key_policy(
     *,
     account_root_arn: Any,
@@ -196,13 +207,7 @@ def topic_key_policy(
     """
     for_topic = {"StringEquals": {"kms:EncryptionContext:aws:sns:topicArn": topic_arn}}
     statements = [
-        {
-            "Sid": "AccountAdministersKey",
-            "Effect": "Allow",
-            "Principal": {"AWS": account_root_arn},
-            "Action": list(KEY_ADMIN_ACTIONS),
-            "Resource": "*",
-        },
+        key_admin_statement(account_root_arn),
         {
             "Sid": "SnsUsesKeyForTopic",
             "Effect": "Allow",
@@ -241,13 +246,7 @@ def alarm_topic_key_policy(*, account_root_arn: Any) -> Document:
     customer managed one that names the service.
     """
     return document(
-        {
-            "Sid": "AccountAdministersKey",
-            "Effect": "Allow",
-            "Principal": {"AWS": account_root_arn},
-            "Action": list(KEY_ADMIN_ACTIONS),
-            "Resource": "*",
-        },
+        key_admin_statement(account_root_arn),
         {
             "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
             "Effect": "Allow",

@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.record import CSV_COLUMNS, PolicyRecord
+from pipeline.collection import build_records, synthetic_policies
+from pipeline.record import CSV_COLUMNS
 from pipeline.synthetic import SYNTHETIC_PATH, SyntheticPolicy, generate_policies, synthetic_arn
 
 SAMPLE = 2000
@@ -219,29 +220,12 @@ def test_some_documents_exercise_csv_quoting(policies):
     assert any(re.search(r'"[^"]*,[^"]*"', d.replace('\\"', "")) for d in docs), "no comma inside a string value"
 
 
-def test_awkward_documents_survive_a_csv_round_trip(policies):
-    # GIVEN the policies whose documents carry quotes, newlines or non-ASCII text
-    awkward = [p for p in policies if re.search(r'\\"|\\n|\\u', _minified(p.document))]
+def test_awkward_documents_survive_a_csv_round_trip():
+    # GIVEN the policies whose documents carry quotes, newlines or non-ASCII text, as the collector builds them
+    collected = synthetic_policies(SAMPLE, 0, "123456789012")
+    awkward = [p for p in collected if re.search(r'\\"|\\n|\\u', _minified(p.document))]
     assert awkward
-    records = [
-        PolicyRecord(
-            run_id="run-1",
-            seq=i,
-            total=len(awkward),
-            trace_id="t",
-            account_id="123456789012",
-            policy_name=p.name,
-            policy_arn=synthetic_arn("123456789012", p),
-            policy_id=p.policy_id,
-            version_id=p.version_id,
-            aws_managed=False,
-            attachment_count=p.attachment_count,
-            create_date=p.create_date,
-            update_date=p.update_date,
-            document=p.document,
-        )
-        for i, p in enumerate(awkward)
-    ]
+    records = build_records(awkward, run_id="run-1", account_id="123456789012")
     # WHEN they are written as CSV rows and read back
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
