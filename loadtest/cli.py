@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -12,11 +13,18 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from artifact import ArtifactError, LockError
-from loadtest.job import LoadTestResult, run_loadtest
-from loadtest.options import LoadTestError, LoadTestOptions
-from loadtest.outputs import OutputsError
-from loadtest.sampler import Sample
-from pipeline.spec import OVERRIDES, SpecError
+from loadtest.bench.baseline import DEFAULT_TOLERANCE, BaselineError, load_baseline
+from loadtest.bench.baseline import save_baseline as store_baseline
+from loadtest.bench.cases import MATRICES
+from loadtest.bench.runner import machine, run_bench
+from loadtest.faults import FAULTS
+from loadtest.faults.rehearsal import UnknownFault, parse_fault_names
+from loadtest.run.job import LoadTestResult, run_loadtest
+from loadtest.run.options import LoadTestError, LoadTestOptions
+from loadtest.run.outputs import OutputsError
+from loadtest.run.rehearse import Rehearsal, run_rehearsal
+from loadtest.run.sampler import Sample
+from pipeline.spec import OVERRIDES, SpecError, parse_override
 
 app = typer.Typer(help="CIDB pipeline toolkit.", no_args_is_help=True, add_completion=False)
 console = Console()
@@ -34,12 +42,43 @@ def _parse_overrides(values: list[str]) -> dict[str, object]:
         if not sep or key not in OVERRIDES:
             raise typer.BadParameter(f"{item!r}: use KEY=VALUE with KEY one of {sorted(OVERRIDES)}", param_hint="--set")
         try:
-            out[key] = OVERRIDES[key](raw)
-        except ValueError:
-            raise typer.BadParameter(
-                f"{item!r}: {raw!r} is not a {OVERRIDES[key].__name__}", param_hint="--set"
-            ) from None
+            out[key] = parse_override(key, raw)
+        except SpecError as err:
+            raise typer.BadParameter(f"{item!r}: {err}", param_hint="--set") from None
     return out
+
+
+def _fault_names(values: list[str]) -> tuple[str, ...]:
+    try:
+        return parse_fault_names(values)
+    except UnknownFault as err:
+        raise typer.BadParameter(str(err), param_hint="--fault") from None
+
+
+def _progress_bar() -> Progress:
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+    )
+    return Progress(*columns, console=console, transient=False)
+
+
+def _show_progress(bar: Progress, description: str, total: int):
+    task = bar.add_task(description, total=total, status="starting")
+
+    def show(sample: Sample | None, expected: int) -> None:
+        if sample is None:
+            return
+        settled = min(expected, sample.written + sample.dlq)
+        status = (
+            f"queued {sample.visible}  in flight {sample.not_visible}  instances {sample.instances_in_flight}  "
+            f"written {sample.written}  DLQ {sample.dlq}"
+        )
+        bar.update(task, total=expected, completed=settled, status=status)
+
+    return show
 
 
 def _print_summary(result: LoadTestResult) -> None:
@@ -79,19 +118,31 @@ def _print_summary(result: LoadTestResult) -> None:
     console.print(f"Report: {result.report_dir / 'report.html'}")
 
 
+_D = LoadTestOptions()
+USER_ERRORS = (LoadTestError, SpecError, OutputsError, ArtifactError, LockError, BaselineError)
+
+
 @app.command()
 def loadtest(
-    policies: Annotated[int, typer.Option(help="Synthetic policies to inject.")] = 1500,
-    profile: Annotated[str, typer.Option(help="Deployment profile: tuned or seed.")] = "tuned",
+    policies: Annotated[int, typer.Option(help="Synthetic policies to inject.")] = _D.policies,
+    profile: Annotated[str, typer.Option(help="Deployment profile: tuned or seed.")] = _D.profile,
     concurrency: Annotated[int | None, typer.Option(help="Reporter instances (default: the spec's).")] = None,
-    source: Annotated[str, typer.Option(help="synthetic, or iam (creates the policies in IAM first).")] = "synthetic",
+    source: Annotated[str, typer.Option(help="synthetic, or iam (creates the policies in IAM first).")] = _D.source,
     out: Annotated[Path | None, typer.Option(help="Report directory.")] = None,
     endpoint_url: Annotated[str | None, typer.Option(help="Use an emulator that is already running.")] = None,
-    target: Annotated[str, typer.Option(help="local (embedded emulator) or stack (a deployed stack).")] = "local",
+    target: Annotated[str, typer.Option(help="local (embedded emulator) or stack (a deployed stack).")] = _D.target,
     stack: Annotated[str | None, typer.Option(help="Pulumi stack to read outputs from.")] = None,
     outputs: Annotated[Path | None, typer.Option(help="JSON file of `pulumi stack output --json`.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the synthetic generator.")] = 7,
-    deadline: Annotated[float, typer.Option(help="Seconds after which the run stops and reports.")] = 900.0,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic generator.")] = _D.seed,
+    deadline: Annotated[float, typer.Option(help="Seconds after which the run stops and reports.")] = (
+        _D.deadline_seconds
+    ),
+    fault: Annotated[
+        list[str],
+        typer.Option(
+            help=f"Rehearse a fault (repeatable, or comma-separated; 'all' for every one): {', '.join(FAULTS)}."
+        ),
+    ] = [],  # noqa: B006
     inject_stale_lock: Annotated[
         bool, typer.Option(help="Start with the run's lock held by a crashed writer (tests stale-lock take-over).")
     ] = False,
@@ -106,8 +157,15 @@ def loadtest(
     lambda_lock: Annotated[
         Path | None, typer.Option(help="Build the Lambda artifact from this lock instead of lambda/requirements.lock.")
     ] = None,
+    baseline: Annotated[
+        Path | None, typer.Option(help="A `cidb bench` baseline; the report's cards show its values beside this run's.")
+    ] = None,
 ) -> None:
-    """Inject policies through the whole pipeline and report what arrived."""
+    """Inject policies through the whole pipeline and report what arrived.
+
+    Exit status: 0 when every record arrived exactly once (and every expected alarm fired); 1 on a
+    loss, a duplicate or a missed alarm; 3 when records were only still queued or in flight at the end.
+    """
     options = LoadTestOptions(
         policies=policies,
         profile=profile,
@@ -125,36 +183,107 @@ def loadtest(
         fail_lock_release=fail_lock_release,
         measure_floor=measure_floor,
         overrides=_parse_overrides(set_),
-    )
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
+        faults=_fault_names(fault),
+        baseline=baseline,
     )
     try:
-        with Progress(*columns, console=console, transient=False) as bar:
-            task = bar.add_task("records", total=policies, status="starting")
-
-            def show(sample: Sample | None, expected: int) -> None:
-                if sample is None:
-                    return
-                settled = min(expected, sample.written + sample.dlq)
-                status = (
-                    f"queued {sample.visible}  in flight {sample.not_visible}  instances {sample.instances_in_flight}  "
-                    f"written {sample.written}  DLQ {sample.dlq}"
+        with _progress_bar() as bar:
+            if len(options.faults) > 1:
+                rehearsal = run_rehearsal(
+                    options, _show_progress(bar, "records", policies), on_run=lambda name, run: _report_fault(name, run)
                 )
-                bar.update(task, total=expected, completed=settled, status=status)
-
-            result = run_loadtest(options, progress=show)
-    except (LoadTestError, SpecError, OutputsError, ArtifactError, LockError) as exc:
+            else:
+                result = run_loadtest(options, progress=_show_progress(bar, "records", policies))
+    except USER_ERRORS as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    if len(options.faults) > 1:
+        _print_rehearsal(rehearsal)
+        raise typer.Exit(rehearsal.exit_code)
     _print_summary(result)
-    for line in result.problems:
+    for line in result.problems + result.unsettled:
         console.print(f"[red]{escape(line)}[/red]")
     if not result.ok:
         console.print(
             f"Keys and details: {result.report_dir / 'summary.json'}; function logs: {result.report_dir / 'logs'}"
         )
+        raise typer.Exit(result.exit_code)
+
+
+def _report_fault(name: str, run: LoadTestResult) -> None:
+    verdict = "[green]passed[/green]" if run.ok else f"[red]failed ({'; '.join(run.problems + run.unsettled)})[/red]"
+    console.print(f"fault {name}: {verdict}")
+
+
+def _print_rehearsal(rehearsal: Rehearsal) -> None:
+    table = Table(title="Fault rehearsal")
+    columns = ("fault", "injected", "lost", "duplicates", "dlq", "queued_or_in_flight", "alarms_missing", "passed")
+    for column in (*columns, "alarms fired"):
+        table.add_column(column)
+    for row in rehearsal.rows:
+        fired = ", ".join(a.removeprefix("cidb-loadtest-") for a in row["alarms_fired"]) or "none"
+        table.add_row(*(escape(str(row[c])) for c in columns), escape(fired))
+    console.print(table)
+    console.print(f"Report: {rehearsal.report_dir / 'report.html'}")
+
+
+@app.command()
+def bench(
+    matrix: Annotated[str, typer.Option(help=f"Which cases: {', '.join(MATRICES)}.")] = "full",
+    out: Annotated[Path | None, typer.Option(help="Directory for bench.json, bench.html and each run.")] = None,
+    baseline: Annotated[Path | None, typer.Option(help="Compare with this baseline; exit 1 on a regression.")] = None,
+    save_baseline: Annotated[Path | None, typer.Option(help="Store this benchmark as a baseline.")] = None,
+    tolerance: Annotated[float, typer.Option(help="Allowed worsening of a gated ratio (0.2: 20 %).")] = (
+        DEFAULT_TOLERANCE
+    ),
+) -> None:
+    """Run the benchmark matrix; gate on ratios (e2e ÷ floor, calls per policy, bytes per byte) against a baseline."""
+    if matrix not in MATRICES:
+        raise typer.BadParameter(f"{matrix!r} is not one of {list(MATRICES)}", param_hint="--matrix")
+    out_dir = out or Path("bench-results") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        if baseline is not None:
+            load_baseline(baseline)  # fail before the runs, not after them
+        with _progress_bar() as bar:
+            result = run_bench(
+                MATRICES[matrix],
+                out_dir,
+                baseline=baseline,
+                tolerance=tolerance,
+                progress=_show_progress(bar, "records", 0),
+                on_case=lambda case: console.print(f"case {case.name}"),
+            )
+    except USER_ERRORS as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    table = Table(title="cidb bench")
+    columns = (
+        "e2e_seconds",
+        "floor_seconds",
+        "e2e_over_floor",
+        "records_per_second",
+        "api_calls_per_policy",
+        "bytes_per_output_byte",
+        "lock_wait_p50_ms",
+        "lock_wait_p99_ms",
+        "reporter_invocations",
+        "peak_rss_mb",
+        "lost",
+    )
+    for column in ("case", *columns):
+        table.add_column(column)
+    for name, values in result.cases.items():
+        table.add_row(name, *(str(values[c]) for c in columns))
+    console.print(table)
+    if save_baseline is not None:
+        store_baseline(save_baseline, result.cases, machine())
+        console.print(f"Baseline saved: {save_baseline}")
+    for row in result.regressions:
+        console.print(
+            f"[red]regression: {row['case']} {row['measure']} {row['baseline']} -> {row['current']} "
+            f"({row['change']:+.0%}, tolerance {tolerance:.0%})[/red]"
+        )
+    console.print(f"Report: {out_dir / 'bench.html'}")
+    if result.regressions:
         raise typer.Exit(1)

@@ -160,6 +160,10 @@ def parse_message(body: str) -> PolicyRecord:
         raise RecordError(f"message body is not JSON: {exc.msg} at position {exc.pos}") from None
     if not isinstance(msg, dict):
         raise RecordError("message body must be a JSON object")
+    try:  # a JSON escape such as \ud800 parses into text that no CSV part can hold
+        json.dumps(msg, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RecordError(f"message body holds text that is not valid UTF-8: {exc.reason} at {exc.start}") from None
     if msg.get("v") != MESSAGE_VERSION:
         raise RecordError(f"message version {msg.get('v')!r} is not supported (expected {MESSAGE_VERSION})")
     missing = [f for f in _REQUIRED if f not in msg]

@@ -31,7 +31,7 @@ from pipeline.compaction import compact_under_lock
 from pipeline.csv_store import FencedCsvStore, SeedCsvStore
 from pipeline.env import OUTPUT_MODE_SEED
 from pipeline.lock import LockStats
-from pipeline.record import PolicyRecord, parse_message
+from pipeline.record import PolicyRecord, RecordError, parse_message
 from pipeline.segments import SegmentResult, write_segment
 from pipeline.settings import Settings, load_settings
 from pipeline.telemetry import LogField, MetricName, make_logger, make_metrics
@@ -39,11 +39,24 @@ from pipeline.telemetry import LogField, MetricName, make_logger, make_metrics
 logger = make_logger()
 metrics = make_metrics()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False, logger=logger)
+# Message ids of this invocation's malformed messages: no retry can mend them, so they go back at once.
+_malformed: set[str] = set()
 
 
 def _parse(record: SQSRecord) -> PolicyRecord:
     """Record handler for BatchProcessor: a bad message raises and fails only itself."""
-    parsed = parse_message(record.body)
+    try:
+        parsed = parse_message(record.body)
+    except RecordError as exc:
+        _malformed.add(record.message_id)
+        logger.warning(
+            f"malformed message; it fails alone and reaches the DLQ after maxReceiveCount receives: {exc}",
+            extra={
+                LogField.MESSAGE_ID: record.message_id,
+                LogField.RECEIVE_COUNT: record.attributes.approximate_receive_count,
+            },
+        )
+        raise
     if parsed.document is None and parsed.document_ref:
         settings = load_settings(need_bucket=True, need_topic=False)
         body = aws.client("s3").get_object(Bucket=settings.bucket, Key=parsed.document_ref)["Body"].read()
@@ -128,12 +141,16 @@ def _write_seed(settings: Settings, account_id: str, run_id: str, records: list[
     run_store.add_written(aws.client("dynamodb"), table=settings.run_table, run_id=run_id, count=result.written)
 
 
-def _return_later(records: list[dict[str, Any]], failed_ids: set[str], settings: Settings) -> None:
+def _return_later(
+    records: list[dict[str, Any]], failed_ids: set[str], settings: Settings, malformed: set[str] = frozenset()
+) -> None:
     """Give failed messages a short, growing visibility instead of the queue's whole timeout.
 
     Lambda leaves a message that the batch response names invisible for the rest of its
     visibility timeout (5430 s in ``tuned``); a retry after seconds is what a transient
-    failure needs. The delay doubles with each receive, up to the cap.
+    failure needs. The delay doubles with each receive, up to the cap. A malformed message
+    goes back at once: waiting mends nothing, and its receives end in the DLQ, where the
+    DLQ alarm tells on-call within a minute instead of after the whole backoff.
     """
     failed = [r for r in records if r["messageId"] in failed_ids]
     if not failed:
@@ -142,7 +159,9 @@ def _return_later(records: list[dict[str, Any]], failed_ids: set[str], settings:
         {
             "Id": str(n),
             "ReceiptHandle": r["receiptHandle"],
-            "VisibilityTimeout": retry_delay_seconds(settings, int(r["attributes"].get("ApproximateReceiveCount", 1))),
+            "VisibilityTimeout": 0
+            if r["messageId"] in malformed
+            else retry_delay_seconds(settings, int(r["attributes"].get("ApproximateReceiveCount", 1))),
         }
         for n, r in enumerate(failed)
     ]
@@ -186,6 +205,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = records_of(event)
     metrics.add_metric(name=MetricName.RECORDS_RECEIVED, unit="Count", value=len(records))
     metrics.add_metadata(key="request_id", value=context.aws_request_id)
+    _malformed.clear()
     with processor(records=records, handler=_parse):
         outcomes = processor.process()
     failures = list(processor.response()["batchItemFailures"])
@@ -210,7 +230,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             continue
         if not _compact_if_due(settings, account_id, run_id, committed.written, owner, lock_stats):
             compaction_failures += 1
-    _return_later(records_of(event), {f["itemIdentifier"] for f in failures}, settings)
+    _return_later(records_of(event), {f["itemIdentifier"] for f in failures}, settings, malformed=_malformed)
     if settings.output_mode != OUTPUT_MODE_SEED:
         lock_stats.publish(metrics)
         metrics.add_metric(name=MetricName.COMPACTION_FAILED, unit="Count", value=compaction_failures)

@@ -333,6 +333,25 @@ OVERRIDES: dict[str, type] = {
     "output.rows_per_file": int,
 }
 
+# Overrides for which "off" means "no value" (no concurrency cap).
+OFF = "off"
+OFF_MEANS_NONE = frozenset({"queue.max_concurrency"})
+_KIND_NAMES = {int: "a whole number", float: "a number"}
+
+
+def parse_override(key: str, raw: str) -> Any:
+    """One override from text (stack config, ``--set``); the error says what the value must be."""
+    if key not in OVERRIDES:
+        raise SpecError(f"unknown spec override {key!r}; known keys: {sorted(OVERRIDES)}")
+    if raw == OFF and key in OFF_MEANS_NONE:
+        return None
+    kind = OVERRIDES[key]
+    try:
+        return kind(raw)
+    except ValueError:
+        allowed = _KIND_NAMES[kind] + (f" or {OFF!r}" if key in OFF_MEANS_NONE else "")
+        raise SpecError(f"{raw!r} must be {allowed}") from None
+
 
 def build_spec(
     profile: str = DEFAULT_PROFILE,

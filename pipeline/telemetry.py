@@ -70,6 +70,8 @@ class LogField(StrEnum):
     SEGMENT_KEY = "segment_key"
     SEGMENTS = "segments"
     FLUSH = "flush"
+    MESSAGE_ID = "message_id"
+    RECEIVE_COUNT = "receive_count"
 
 
 class LockEvent(StrEnum):

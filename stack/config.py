@@ -20,12 +20,11 @@ from typing import Any
 
 import pulumi
 
-from pipeline.spec import DEFAULT_PROFILE, OVERRIDES, PROFILES, DeploymentSpec, SpecError, build_spec
+from pipeline.spec import DEFAULT_PROFILE, OFF, PROFILES, DeploymentSpec, SpecError, build_spec, parse_override
 from stack.storage import BUCKET_PREFIX_MAX, bucket_prefix
 
 NAMESPACE = "cidb"
 FROM_PROFILE = "profile"
-OFF = "off"
 
 # Config key -> pipeline.spec.OVERRIDES key; the value's type comes from OVERRIDES.
 OVERRIDE_KEYS: dict[str, str] = {
@@ -45,8 +44,6 @@ OVERRIDE_KEYS: dict[str, str] = {
     "lockMaxBackoffSeconds": "lock.max_backoff_seconds",
     "rowsPerFile": "output.rows_per_file",
 }
-# Overrides for which "off" means "no value" (no concurrency cap).
-_OFF_MEANS_NONE = frozenset({"queue.max_concurrency"})
 OTHER_KEYS = (
     "profile",
     "environment",
@@ -59,7 +56,6 @@ OTHER_KEYS = (
 )
 CONFIG_KEYS = (*OTHER_KEYS, *OVERRIDE_KEYS)
 
-_KIND_NAMES = {int: "a whole number", float: "a number"}
 _NAME = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
 _SCHEDULE = re.compile(r"^(rate|cron)\(.+\)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -135,16 +131,11 @@ def _set(raw: str | None) -> bool:
 
 
 def _override(key: str, raw: str) -> Any:
-    target = OVERRIDE_KEYS[key]
-    if raw == OFF and target in _OFF_MEANS_NONE:
-        return None
-    kind = OVERRIDES[target]
     try:
-        return kind(raw)
-    except ValueError:
-        allowed = _KIND_NAMES[kind] + (f" or {OFF!r}" if target in _OFF_MEANS_NONE else "")
+        return parse_override(OVERRIDE_KEYS[key], raw)
+    except SpecError as err:
         raise StackConfigError(
-            f"{_full(key)}={raw!r} must be {allowed}; fix it with `pulumi config set {_full(key)} <value>` "
+            f"{_full(key)}={err}; fix it with `pulumi config set {_full(key)} <value>` "
             f"or use the profile's value with `pulumi config rm {_full(key)}`"
         ) from None
 

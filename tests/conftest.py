@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
+from emulated import Deployment
 
-from loadtest.aws_session import AwsSession
-from loadtest.emulator import ACCOUNT_ID, MotoServer
-from loadtest.job import LoadTestResult, run_loadtest
-from loadtest.lambda_bootstrap import InvocationContext
-from loadtest.options import LoadTestOptions
-from loadtest.outputs import StackOutputs
-from loadtest.provision import provision
-from pipeline.spec import DeploymentSpec, build_spec
+from loadtest.emulator.aws_session import AwsSession
+from loadtest.emulator.moto_server import MotoServer
+from loadtest.emulator.provision import provision
+from loadtest.run.job import LoadTestResult, run_loadtest
+from loadtest.run.options import LoadTestOptions
+from pipeline.spec import build_spec
 
 
 @pytest.fixture(scope="session")
@@ -32,17 +27,6 @@ def aws(moto_server: MotoServer) -> AwsSession:
     """A clean emulator for each test."""
     urllib.request.urlopen(urllib.request.Request(f"{moto_server.endpoint_url}/moto-api/reset", method="POST")).close()
     return AwsSession(moto_server.endpoint_url)
-
-
-@dataclass
-class Deployment:
-    spec: DeploymentSpec
-    outputs: StackOutputs
-    aws: AwsSession
-    account_id: str = ACCOUNT_ID
-
-    def client(self, service: str) -> Any:
-        return self.aws.client(service)
 
 
 @pytest.fixture
@@ -61,16 +45,6 @@ def deployment(aws: AwsSession, monkeypatch: pytest.MonkeyPatch) -> Deployment:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return Deployment(spec, outputs, aws)
-
-
-def lambda_context(function_name: str = "cidb-tests", timeout_seconds: float = 900) -> InvocationContext:
-    """The context object Lambda passes, for calling a handler in-process."""
-    config = {
-        "name": function_name,
-        "arn": f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{function_name}",
-        "memory_mb": 1024,
-    }
-    return InvocationContext(config, str(uuid.uuid4()), time.time() + timeout_seconds, "test-stream")
 
 
 @pytest.fixture(scope="session")

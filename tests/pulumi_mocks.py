@@ -41,13 +41,15 @@ def _suffix(name: str, length: int = 8) -> str:
     return hashlib.sha256(name.encode()).hexdigest()[:length]
 
 
-def _arn(service: str, resource: str, *, region: str = REGION, account: str = ACCOUNT) -> str:
-    return f"arn:{PARTITION}:{service}:{region}:{account}:{resource}"
-
-
-def _outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def mocked_outputs(
+    typ: str, name: str, inputs: dict[str, Any], partition: str = PARTITION
+) -> tuple[str, dict[str, Any]]:
     """(id, computed outputs) the way the AWS provider fills them in after create."""
     physical = inputs.get("name") or f"{name}-{_suffix(name)}"
+
+    def _arn(service: str, resource: str) -> str:
+        return f"arn:{partition}:{service}:{REGION}:{ACCOUNT}:{resource}"
+
     match typ:
         case "aws:sns/topic:Topic":
             arn = _arn("sns", physical)
@@ -57,11 +59,11 @@ def _outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str
             return url, {"arn": _arn("sqs", physical), "url": url, "name": physical}
         case "aws:s3/bucket:Bucket":
             bucket = inputs.get("bucket") or inputs.get("bucketPrefix", f"{name}-") + _suffix(name, 26)
-            return bucket, {"bucket": bucket, "arn": f"arn:{PARTITION}:s3:::{bucket}", "region": REGION}
+            return bucket, {"bucket": bucket, "arn": f"arn:{partition}:s3:::{bucket}", "region": REGION}
         case "aws:dynamodb/table:Table":
             return physical, {"arn": _arn("dynamodb", f"table/{physical}"), "name": physical}
         case "aws:iam/role:Role":
-            return physical, {"arn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/{physical}", "name": physical}
+            return physical, {"arn": f"arn:{partition}:iam::{ACCOUNT}:role/{physical}", "name": physical}
         case "aws:kms/key:Key":
             key_id = f"{_suffix(name)}-0000-4000-8000-{_suffix(name, 12)}"
             return key_id, {"arn": _arn("kms", f"key/{key_id}"), "keyId": key_id}
@@ -75,23 +77,34 @@ def _outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str
             return physical, {"arn": _arn("logs", f"log-group:{physical}"), "name": physical}
         case "aws:cloudwatch/eventRule:EventRule":
             return physical, {"arn": _arn("events", f"rule/{physical}"), "name": physical}
+        case "aws:cloudwatch/metricAlarm:MetricAlarm" | "aws:cloudwatch/compositeAlarm:CompositeAlarm":
+            alarm = inputs.get("alarmName") or name
+            return alarm, {"arn": _arn("cloudwatch", f"alarm:{alarm}")}
         case _:
             return f"{name}-id", {}
 
 
 class CidbMocks(pulumi.runtime.Mocks):
+    """Realistic outputs per AWS type in one partition; keeps every registration for the asserts."""
+
+    def __init__(self, partition: str = PARTITION) -> None:
+        self.partition = partition
+        self.resources: list[MockResourceArgs] = []
+
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        resource_id, outputs = _outputs(args.typ, args.name, args.inputs)
+        self.resources.append(args)
+        resource_id, outputs = mocked_outputs(args.typ, args.name, args.inputs, self.partition)
         return resource_id, {**args.inputs, **outputs}
 
     def call(self, args: MockCallArgs) -> dict[str, Any]:
+        arn = f"arn:{self.partition}:iam::{ACCOUNT}:user/test"
         match args.token:
             case "aws:index/getRegion:getRegion":
                 return {"region": REGION, "name": REGION, "id": REGION}
             case "aws:index/getCallerIdentity:getCallerIdentity":
-                return {"accountId": ACCOUNT, "arn": f"arn:{PARTITION}:iam::{ACCOUNT}:user/test", "userId": "AIDTEST"}
+                return {"accountId": ACCOUNT, "arn": arn, "userId": "AIDTEST", "id": ACCOUNT}
             case "aws:index/getPartition:getPartition":
-                return {"partition": PARTITION, "dnsSuffix": "amazonaws.com", "id": PARTITION}
+                return {"partition": self.partition, "dnsSuffix": "amazonaws.com", "id": self.partition}
         raise NotImplementedError(f"no mock for invoke {args.token}")
 
 
@@ -152,10 +165,11 @@ class Deployment:
         return document
 
 
-def deploy(config: dict[str, str] | None = None) -> Deployment:
-    """Run the stack program with ``cidb:*`` config and return everything it registered."""
+def deploy(config: dict[str, str] | None = None, partition: str = PARTITION) -> Deployment:
+    """Run the stack program with ``cidb:*`` config in ``partition`` and return everything it registered."""
     from stack import CidbPipeline, read_settings
 
+    MONITOR.mocks.partition = partition
     install()
     pulumi.runtime.set_all_config({f"{PROJECT}:{key}": value for key, value in (config or {}).items()})
     MONITOR.resources.clear()

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import Deployment, lambda_context
+from emulated import Deployment, lambda_context
 
-from loadtest.emulator import ACCOUNT_ID
+from loadtest.emulator.moto_server import ACCOUNT_ID
 from pipeline import aws as pipeline_aws
 from pipeline import collector
 from pipeline.iam_source import AWS_MANAGED_ARN, iter_policies

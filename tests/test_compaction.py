@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from loadtest.aws_session import AwsSession
-from loadtest.emulator import ACCOUNT_ID
-from loadtest.seeding import synthetic_records
+from loadtest.emulator.aws_session import AwsSession
+from loadtest.emulator.moto_server import ACCOUNT_ID
+from loadtest.run.seeding import synthetic_records
 from pipeline.compaction import compact, pending_segments
 from pipeline.csv_store import FencedCsvStore, csv_record_keys
 from pipeline.layout import report_prefix

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from loadtest.aws_session import AwsSession
-from loadtest.emulator import ACCOUNT_ID
-from loadtest.seeding import synthetic_records
+from loadtest.emulator.aws_session import AwsSession
+from loadtest.emulator.moto_server import ACCOUNT_ID
+from loadtest.run.seeding import synthetic_records
 from pipeline.csv_store import MAX_WRITE_ATTEMPTS, FencedCsvStore, SeedCsvStore, WriteConflictError
 from pipeline.layout import index_key, report_prefix, seed_csv_key
 from pipeline.lock import S3Lock

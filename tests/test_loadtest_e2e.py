@@ -7,18 +7,21 @@ reconciliation (read back from S3 and the DLQ) and the report say what happened.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from plotly.offline import get_plotlyjs_version
 
 from artifact import build_artifact
-from loadtest.aws_session import AwsSession
-from loadtest.emulator import MotoServer
-from loadtest.job import LoadTestResult, run_loadtest
-from loadtest.options import LoadTestOptions
+from loadtest.analysis.html_parts import plotly_basic_path
+from loadtest.emulator.aws_session import AwsSession
+from loadtest.emulator.moto_server import MotoServer
+from loadtest.run.job import LoadTestResult, run_loadtest
+from loadtest.run.options import LoadTestOptions
 from pipeline.spec import build_spec
 
 
@@ -72,6 +75,43 @@ def test_tuned_run_writes_the_report_directory(local_run: LoadTestResult) -> Non
     for title in ("Records written over time", "Queue depth", "instances in flight", "Lock wait distribution"):
         assert title in html, f"report.html lacks the chart {title!r}"
     assert "<script" in html and "<script src=" not in html, "report.html must be self-contained"
+
+
+FIRST_SCREEN_CARDS = ("lost", "duplicates", "DLQ", "e2e ÷ floor", "API calls per policy", "S3 bytes per output byte")
+
+
+def test_report_opens_with_pass_fail_cards_and_stays_small(local_run: LoadTestResult) -> None:
+    html = (local_run.report_dir / "report.html").read_text()
+    for label in FIRST_SCREEN_CARDS:
+        assert f"data-card='{label}'" in html, f"report.html lacks the card {label!r}"
+    assert html.index("data-card='lost'") < html.index("<h2>"), "the cards come before every section"
+    assert html.count("data-card='lost'") == 1 and "card pass" in html
+    assert len(html.encode()) < 1_500_000, f"report.html is {len(html.encode())} bytes"
+    assert html.count("* plotly.js (basic - minified)") == 1, "plotly.js (basic) must be inlined exactly once"
+    assert "NaT" not in html and "{&quot;" not in html, "no NaT and no JSON in table cells"
+    assert "API calls by component" in html
+
+
+def test_vendored_plotly_bundle_is_the_version_plotly_py_draws_for() -> None:
+    bundle = plotly_basic_path()
+    assert bundle.is_file(), f"{bundle}: vendor the basic bundle of the plotly.js version plotly.py bundles"
+    assert f"v{get_plotlyjs_version()}" in bundle.read_text()[:200]
+
+
+def test_report_cards_render_in_a_headless_browser(local_run: LoadTestResult, tmp_path: Path) -> None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        pytest.skip("no headless Chromium on this machine (Debian: apt-get install chromium)")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+    done = subprocess.run(
+        [browser, *flags, f"--user-data-dir={tmp_path}", "--dump-dom", (local_run.report_dir / "report.html").as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    for label in FIRST_SCREEN_CARDS:
+        assert f'data-card="{label}"' in done.stdout, f"the rendered page lacks the card {label!r}"
+    assert "main-svg" in done.stdout, "plotly drew no chart"
 
 
 def test_tuned_run_names_the_artifact_that_ran(local_run: LoadTestResult) -> None:
@@ -227,8 +267,10 @@ def test_records_still_queued_at_the_deadline_are_not_called_lost(tmp_path: Path
     # THEN what was still in the queue is reported as queued, not lost, and the run still fails
     assert s["timed_out"] and s["queued_at_end"] > 0, {k: s[k] for k in ("timed_out", "queued_at_end", "unique_rows")}
     assert s["lost"] == 0, s["missing_keys"][:5]
-    assert s["unique_rows"] + s["queued_at_end"] + s["dlq"] == 300
-    assert not run.ok and any("still in the queue" in p for p in run.problems), run.problems
+    assert s["unique_rows"] + s["queued_at_end"] + s["in_flight"] + s["dlq"] == 300
+    assert not run.ok and any("still in the queue" in p for p in run.unsettled), run.unsettled
+    # AND the exit code tells "not finished" (3) apart from "lost" (1)
+    assert (run.problems, run.exit_code) == ([], 3)
 
 
 def test_stress_20_reporters_with_batches_of_5_lose_and_duplicate_nothing(tmp_path: Path) -> None:

@@ -15,11 +15,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from loadtest.aws_session import AwsSession
-from loadtest.emulator import ACCOUNT_ID, MotoServer
-from loadtest.faults import LOCK_RELEASE_FAILURES
-from loadtest.job import LoadTestResult, run_loadtest
-from loadtest.options import LoadTestOptions
+from loadtest.emulator.aws_session import AwsSession
+from loadtest.emulator.moto_server import ACCOUNT_ID, MotoServer
+from loadtest.faults.lock_release import LOCK_RELEASE_FAILURES
+from loadtest.run.job import LoadTestResult, run_loadtest
+from loadtest.run.options import LoadTestOptions
 from pipeline.layout import index_key, lock_key
 
 POLICIES, LEASE_S = 60, 3

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import Deployment
+from emulated import Deployment
 
-from loadtest.esm import EventSourceMapping
-from loadtest.job import run_loadtest
-from loadtest.local_target import function_configs
-from loadtest.options import LoadTestOptions
+from loadtest.emulator.esm import EventSourceMapping
+from loadtest.run.job import run_loadtest
+from loadtest.run.local_target import function_configs
+from loadtest.run.options import LoadTestOptions
 
 
 def test_stack_target_publishes_watches_and_reconciles(deployment: Deployment, tmp_path: Path) -> None:

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from loadtest.api_faults import FaultRule, install_rules
-from loadtest.aws_session import AwsSession
-from loadtest.faults import LOCK_RELEASE_FAILURES
+from loadtest.emulator.aws_session import AwsSession
+from loadtest.faults.injection import FaultRule, install_rules
+from loadtest.faults.lock_release import LOCK_RELEASE_FAILURES
 from pipeline.layout import LOCK_TAGGING, lock_key
 from pipeline.lock import EndpointFacts, LockNotAcquired, S3Lock
 from pipeline.settings import LockSettings

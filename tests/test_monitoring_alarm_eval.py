@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from loadtest.alarm_eval import RESULT_COLUMNS, dashboard_series, evaluate_alarms
+from loadtest.analysis.alarm_eval import RESULT_COLUMNS, dashboard_series, evaluate_alarms
 from monitoring import build_monitoring
 from pipeline.spec import build_spec
 

@@ -48,10 +48,13 @@ def spec(request):
 
 
 def test_pure_layer_imports_without_pulumi():
-    code = "import sys, monitoring, loadtest.alarm_eval; sys.exit(any(m.startswith('pulumi') for m in sys.modules))"
+    code = (
+        "import sys, monitoring, loadtest.analysis.alarm_eval; "
+        "sys.exit(any(m.startswith('pulumi') for m in sys.modules))"
+    )
     root = Path(__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "-c", code], cwd=root, check=False)
-    assert result.returncode == 0, "monitoring's pure layer or loadtest.alarm_eval imported pulumi"
+    assert result.returncode == 0, "monitoring's pure layer or loadtest.analysis.alarm_eval imported pulumi"
 
 
 def test_cidb_metrics_are_telemetry_names_with_service_dimension(spec):

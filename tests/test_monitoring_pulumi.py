@@ -10,12 +10,12 @@ from types import SimpleNamespace
 import pulumi
 import pytest
 from nested import strings
+from pulumi_mocks import ACCOUNT, REGION, CidbMocks, mocked_outputs
 
 from monitoring import MonitoredResources, build_monitoring
 from pipeline.spec import build_spec
 from queries import load_queries
 
-ACCOUNT, REGION = "123456789012", "eu-west-1"
 SPEC = build_spec("tuned")
 # Physical names differ from the spec's on purpose: AWS metrics must follow the resources passed in.
 RESOURCES = MonitoredResources(**{f.name: f"deployed-{f.name}" for f in dataclasses.fields(MonitoredResources)})
@@ -24,46 +24,13 @@ WEBHOOK = "https://hooks.example.com/cidb"
 RUNBOOK = (Path(__file__).resolve().parents[1] / "docs" / "runbook.md").read_text()
 
 
-class RecordingMocks(pulumi.runtime.Mocks):
-    """Returns realistic ARNs per resource type and keeps every registration for the asserts."""
-
-    def __init__(self, partition: str = "aws") -> None:
-        self.partition = partition
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        self.resources.append(args)
-        outputs = dict(args.inputs)
-        service, kind = {
-            "aws:sns/topic:Topic": ("sns", ""),
-            "aws:kms/key:Key": ("kms", "key/"),
-            "aws:cloudwatch/metricAlarm:MetricAlarm": ("cloudwatch", "alarm:"),
-            "aws:cloudwatch/compositeAlarm:CompositeAlarm": ("cloudwatch", "alarm:"),
-        }.get(args.typ, ("", ""))
-        if service:
-            physical = args.inputs.get("name") or args.inputs.get("alarmName") or args.name
-            outputs["arn"] = f"arn:{self.partition}:{service}:{REGION}:{ACCOUNT}:{kind}{physical}"
-        return [f"{args.name}-id", outputs]
-
-    def call(self, args: pulumi.runtime.MockCallArgs):
-        return {
-            "aws:index/getCallerIdentity:getCallerIdentity": {"accountId": ACCOUNT, "arn": "", "userId": "", "id": ""},
-            "aws:index/getRegion:getRegion": {"region": REGION, "name": REGION, "id": REGION},
-            "aws:index/getPartition:getPartition": {
-                "partition": self.partition,
-                "dnsSuffix": "amazonaws.com",
-                "id": self.partition,
-            },
-        }[args.token]
-
-
 @pytest.fixture(scope="module")
 def stack():
     """GIVEN the component built under mocks WHEN all registrations resolved THEN tests read them."""
-    return _build(RecordingMocks())
+    return _build(CidbMocks())
 
 
-def _build(mocks: RecordingMocks) -> SimpleNamespace:
+def _build(mocks: CidbMocks) -> SimpleNamespace:
     pulumi.runtime.set_mocks(mocks, preview=False)
     from monitoring.component import PipelineMonitoring
 
@@ -140,7 +107,8 @@ def test_composite_rule_covers_the_critical_alarms(stack):
 def test_topic_is_encrypted_with_a_key_cloudwatch_may_use(stack):
     (topic,) = stack.of("Topic")
     (key,) = stack.of("Key")
-    assert topic.inputs["kmsMasterKeyId"] == f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key.name}", (
+    key_arn = mocked_outputs(key.typ, key.name, key.inputs)[1]["arn"]
+    assert topic.inputs["kmsMasterKeyId"] == key_arn, (
         f"topic {topic.name} must use the customer managed key; alias/aws/sns blocks CloudWatch alarms"
     )
     assert key.inputs["enableKeyRotation"] is True
@@ -186,7 +154,7 @@ def test_dashboards_render_resolved_names_and_alarm_arns(stack):
 
 def test_no_input_names_the_commercial_partition_in_aws_cn():
     """GIVEN getPartition answers aws-cn WHEN the component is built THEN no policy or ARN says arn:aws:."""
-    mocks = RecordingMocks(partition="aws-cn")
+    mocks = CidbMocks(partition="aws-cn")
     _build(mocks)
     texts = [(r.name, where, text) for r in mocks.resources for where, text in strings(dict(r.inputs), "")]
     assert any("arn:aws-cn:" in text for _, _, text in texts), "the mocks did not switch the partition"
@@ -199,7 +167,7 @@ def test_no_input_names_the_commercial_partition_in_aws_cn():
     [(["not-an-address"], None, "e-mail"), ([], "http://insecure.example.com", "https://")],
 )
 def test_bad_notification_endpoints_are_refused_with_a_fix(emails, webhook, message):
-    pulumi.runtime.set_mocks(RecordingMocks(), preview=False)
+    pulumi.runtime.set_mocks(CidbMocks(), preview=False)
     from monitoring.component import PipelineMonitoring
 
     with pytest.raises(ValueError, match=message):

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import Deployment, lambda_context
+from emulated import Deployment, lambda_context
 
-from loadtest.emulator import ACCOUNT_ID
-from loadtest.esm import to_lambda_record
+from loadtest.emulator.esm import to_lambda_record
+from loadtest.emulator.moto_server import ACCOUNT_ID
 from pipeline import aws as pipeline_aws
 from pipeline import collector, reporter
 from pipeline.layout import OVERSIZE_PREFIX, report_prefix

@@ -1,7 +1,7 @@
 """Reconciliation counts, each tested with a case that has some.
 
 GIVEN expected keys, CSV parts and DLQ messages WHEN reconciled THEN every record is counted
-in exactly one place: written, DLQ only, written-and-DLQ, or lost.
+in exactly one place: written, DLQ only, written-and-DLQ, queued, in flight, or lost.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.reconcile import Reconciliation, reconcile
+from loadtest.analysis.reconcile import QueueContents, Reconciliation, describe_unparseable, keys_of_bodies, reconcile
 from pipeline.csv_store import rows_to_csv
 
 
@@ -21,13 +21,14 @@ def _part(path: Path, keys: list[str]) -> Path:
 
 @pytest.fixture
 def mixed(tmp_path: Path) -> Reconciliation:
-    expected = [f"k{i}" for i in range(10)]
+    expected = [f"k{i}" for i in range(11)]
     parts = [
         _part(tmp_path / "p1.csv", ["k0", "k1", "k2", "k3"]),
         _part(tmp_path / "p2.csv", ["k3", "k4", "k5", "stray"]),  # k3 twice, one key nobody expected
     ]
-    dlq = ["k5", "k6", "k7", "k7"]  # k5 is written too; k7 dead-lettered twice
-    return reconcile(expected, parts, dlq, dlq_unparseable=1, queued_keys=["k8", "k1"])
+    poison = describe_unparseable("m-1", 5, '{"v": 1, "run_id": ', "message body is not JSON")
+    dlq = QueueContents(["k5", "k6", "k7", "k7"], [poison])  # k5 is written too; k7 dead-lettered twice
+    return reconcile(expected, parts, dlq, queued_keys=["k8", "k1"], in_flight_keys=["k10", "k0"])
 
 
 def test_written_rows_and_unique_rows(mixed: Reconciliation) -> None:
@@ -56,11 +57,33 @@ def test_records_still_queued_are_not_lost(mixed: Reconciliation) -> None:
     assert (mixed.queued, mixed.queued_keys) == (1, ["k8"]), "k1 is written already; only k8 is waiting"
 
 
-def test_lost_is_expected_minus_written_minus_dlq_minus_queued(mixed: Reconciliation) -> None:
+def test_records_in_flight_at_the_end_are_not_lost(mixed: Reconciliation) -> None:
+    assert (mixed.in_flight, mixed.in_flight_keys) == (1, ["k10"]), "k0 is written already; only k10 is in flight"
+
+
+def test_lost_is_expected_minus_written_dlq_queued_and_in_flight(mixed: Reconciliation) -> None:
     assert (mixed.lost, mixed.missing_keys) == (1, ["k9"])
 
 
+def test_unparseable_dlq_messages_are_named(mixed: Reconciliation) -> None:
+    [poison] = mixed.dlq_unparseable_messages
+    assert (poison["message_id"], poison["receive_count"], poison["first_bytes"]) == ("m-1", 5, '{"v": 1, "run_id": ')
+
+
+def test_keys_of_in_flight_bodies_split_records_from_poison() -> None:
+    contents = keys_of_bodies({"m-1": "not json"})
+    assert (contents.keys, [m["message_id"] for m in contents.unparseable]) == ([], ["m-1"])
+
+
 def test_a_clean_run_has_zero_of_every_failure_count(tmp_path: Path) -> None:
-    clean = reconcile(["a", "b"], [_part(tmp_path / "p.csv", ["a", "b"])], [])
-    failures = (clean.lost, clean.duplicates, clean.dlq, clean.written_and_dlq, clean.unexpected, clean.queued)
-    assert failures == (0, 0, 0, 0, 0, 0)
+    clean = reconcile(["a", "b"], [_part(tmp_path / "p.csv", ["a", "b"])], QueueContents())
+    failures = (
+        clean.lost,
+        clean.duplicates,
+        clean.dlq,
+        clean.written_and_dlq,
+        clean.unexpected,
+        clean.queued,
+        clean.in_flight,
+    )
+    assert failures == (0, 0, 0, 0, 0, 0, 0)

@@ -1,6 +1,6 @@
 """The reporter handler end to end: SNS -> real SQS queue -> handler in-process -> S3 parts.
 
-Events are built from real ReceiveMessage results (``loadtest.esm.to_lambda_record``), and
+Events are built from real ReceiveMessage results (``loadtest.emulator.esm.to_lambda_record``), and
 messages are deleted or left in flight exactly as the event source mapping would, so a
 "crash" is simply an invocation whose messages are never deleted.
 """
@@ -15,20 +15,20 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import Deployment, lambda_context
+from emulated import Deployment, lambda_context
 
-from loadtest.api_faults import FaultRule, install_rules
-from loadtest.emulator import ACCOUNT_ID
-from loadtest.esm import to_lambda_record
-from loadtest.faults import LOCK_RELEASE_FAILURES
-from loadtest.seeding import synthetic_records
+from loadtest.emulator.esm import to_lambda_record
+from loadtest.emulator.moto_server import ACCOUNT_ID
+from loadtest.faults.injection import FaultRule, install_rules
+from loadtest.faults.lock_release import LOCK_RELEASE_FAILURES
+from loadtest.run.seeding import synthetic_records
 from pipeline import aws as pipeline_aws
 from pipeline import reporter
 from pipeline.compaction import compact
 from pipeline.csv_store import MAX_WRITE_ATTEMPTS, FencedCsvStore
 from pipeline.layout import index_key, report_prefix, segment_prefix
 from pipeline.lock import EndpointFacts, S3Lock
-from pipeline.record import CSV_COLUMNS, PolicyRecord, key_digest
+from pipeline.record import CSV_COLUMNS, PolicyRecord, RecordError, key_digest, parse_message
 from pipeline.settings import LockSettings, load_settings
 
 RUN = "run-reporter"
@@ -209,6 +209,31 @@ def test_malformed_records_get_a_partial_batch_response(deployment: Deployment, 
     # THEN exactly the two bad messages are reported, and the 5 good ones are written
     assert failed_ids(response) == bad, f"batchItemFailures must list exactly the bad message ids: {response}"
     assert sorted(row_keys(deployment)) == sorted(keys(records)), "the valid records are written"
+
+
+def test_malformed_messages_come_back_at_once_and_valid_failures_later(deployment: Deployment, handler) -> None:
+    # GIVEN a body that is not JSON and one whose text cannot be written as UTF-8 (a lone surrogate)
+    surrogate = json.loads(make_records(1, start=60)[0].to_json())
+    surrogate["policy"]["name"] = "\ud800"
+    publish(deployment, ["{not json", json.dumps(surrogate)])
+    messages = receive(deployment, 2)
+    # WHEN the batch is handled
+    response = handler(messages)
+    # THEN both fail alone, and both are visible again at once (no backoff can mend them): they reach the
+    # DLQ after maxReceiveCount quick receives instead of after the whole backoff
+    assert failed_ids(response) == {m["MessageId"] for m in messages}
+    again = deployment.client("sqs").receive_message(
+        QueueUrl=deployment.outputs.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+    )
+    assert {m["MessageId"] for m in again.get("Messages", [])} == failed_ids(response)
+    assert row_keys(deployment) == [], "nothing was written"
+
+
+def test_text_that_is_not_valid_utf8_is_a_record_error() -> None:
+    body = json.loads(make_records(1)[0].to_json())
+    body["policy"]["name"] = "\udcff"
+    with pytest.raises(RecordError, match="UTF-8"):
+        parse_message(json.dumps(body))
 
 
 # --------------------------------------------------------------------------- duplicates
@@ -438,15 +463,14 @@ def test_retry_delay_grows_with_each_receive_up_to_the_cap() -> None:
 @pytest.fixture
 def inject(deployment: Deployment) -> Iterator[Callable[[str, FaultRule], None]]:
     """Fail calls of the handler's own cached client with an API error, between the handler and the endpoint."""
-    installed: list[tuple[Any, Any]] = []
+    installed: list[Any] = []
 
     def install(service: str, rule: FaultRule) -> None:
-        events = pipeline_aws.client(service).meta.events
-        installed.extend((events, injector) for injector in install_rules(events, [rule]))
+        installed.extend(install_rules(pipeline_aws.client(service).meta.events, [rule]))
 
     yield install
-    for events, injector in installed:
-        events.unregister("before-call", injector)
+    for injector in installed:
+        injector.remove()
     EndpointFacts.conditional_delete = True
 
 

@@ -7,7 +7,7 @@ One test calls a real handler to show the error reaches the Lambda caller unchan
 from __future__ import annotations
 
 import pytest
-from conftest import lambda_context
+from emulated import lambda_context
 
 from pipeline import env, reporter
 from pipeline.settings import ConfigError, load_settings

@@ -12,7 +12,7 @@ import pulumi_mocks
 import pytest
 from pulumi_mocks import Deployment, deploy
 
-from loadtest.outputs import StackOutputs
+from loadtest.run.outputs import StackOutputs
 
 ROOT = Path(__file__).resolve().parent.parent
 # The contract with `cidb loadtest --target stack --outputs FILE`; docs/deploy.md lists the same names.

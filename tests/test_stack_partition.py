@@ -8,7 +8,6 @@ same program deploys to AWS China and AWS GovCloud (US).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pulumi_mocks
 import pytest
@@ -22,10 +21,8 @@ FUNCTION = "aws:lambda/function:Function"
 
 
 @pytest.fixture(scope="module")
-def china() -> Iterator[Deployment]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pulumi_mocks, "PARTITION", PARTITION)
-        yield deploy({"loadTestPrincipalArns": json.dumps([OPERATOR])})
+def china() -> Deployment:
+    return deploy({"loadTestPrincipalArns": json.dumps([OPERATOR])}, partition=PARTITION)
 
 
 def test_no_policy_document_names_the_commercial_partition(china: Deployment) -> None:

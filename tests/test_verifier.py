@@ -12,11 +12,11 @@ import json
 from typing import Any
 
 import pytest
-from conftest import Deployment, lambda_context
+from emulated import Deployment, lambda_context
 
-from loadtest.api_faults import FaultRule, install_rules
-from loadtest.emulator import ACCOUNT_ID
-from loadtest.esm import to_lambda_record
+from loadtest.emulator.esm import to_lambda_record
+from loadtest.emulator.moto_server import ACCOUNT_ID
+from loadtest.faults.injection import FaultRule, install_rules
 from pipeline import aws as pipeline_aws
 from pipeline import collector, reporter, run_store, verifier
 from pipeline.layout import report_prefix
@@ -229,7 +229,7 @@ def test_a_failed_flush_still_lets_the_run_be_checked(pipeline: Deployment) -> N
         # WHEN the verifier runs
         outcome = verify()["verified"][0]
     finally:
-        s3.meta.events.unregister("before-call", injector)
+        injector.remove()
     # THEN the check still runs and reports what is not in the parts, instead of the invocation failing
     assert (outcome["written"], outcome["missing"]) == (0, 3), outcome
 

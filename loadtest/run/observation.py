@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadtest.aws_session import AwsSession
-from loadtest.lambda_runtime import InvocationResult
-from loadtest.outputs import StackOutputs
-from loadtest.reconcile import Reconciliation
-from loadtest.sampler import QueueSampler, Sample
+from loadtest.analysis.reconcile import Reconciliation
+from loadtest.emulator.aws_session import AwsSession
+from loadtest.emulator.lambda_runtime import InvocationResult
+from loadtest.run.outputs import StackOutputs
+from loadtest.run.sampler import QueueSampler, Sample
 from pipeline.spec import DeploymentSpec
 
 Progress = Callable[[Sample | None, int], None]
@@ -44,6 +44,8 @@ class RunObservation:
     artifact: dict[str, Any] | None = None
     faults: list[dict[str, Any]] = field(default_factory=list)  # API fault rules injected into the reporter
     in_flight_at_end: int = 0  # messages still invisible when the run was reconciled (keys unknown)
+    rehearsed: list[dict[str, Any]] = field(default_factory=list)  # faults.rehearsal.ActiveFaults.describe()
+    mapping_batch_failures: list[dict[str, Any]] = field(default_factory=list)  # Failed entries SQS returned
 
 
 def reported_written(session: AwsSession, outputs: StackOutputs, run_id: str) -> Callable[[], int]:

@@ -7,8 +7,8 @@ from typing import Any
 
 import boto3
 
-from loadtest.apicalls import ApiCallCounter
-from loadtest.emulator import CREDENTIALS, REGION
+from loadtest.emulator.apicalls import ApiCallCounter
+from loadtest.emulator.moto_server import CREDENTIALS, REGION
 from pipeline.aws import RETRY_CONFIG
 
 

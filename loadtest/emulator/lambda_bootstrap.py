@@ -5,8 +5,8 @@ It is started as ``python -I -S lambda_bootstrap.py FD TASK_ROOT OPT_ROOT LOADTE
 function archive (``/var/task``) and the layer (``/opt/python``). Nothing comes from the
 development venv, so a handler that needs something the artifact lacks, or a library version
 that differs, fails here as it would on Lambda. For that reason this module imports only the
-standard library; the API-call counter and the API fault rules (``loadtest/apicalls.py``,
-``loadtest/api_faults.py``, both standard-library only) are loaded from their files.
+standard library; the API-call counter and the fault rules (``loadtest/emulator/apicalls.py``,
+``loadtest/faults/injection.py``, both standard-library only) are loaded from their files.
 
 An import error is reported the way Lambda reports an init error: an ERROR log line in
 Lambda's JSON format and a ``platform.initReport`` with status ``error``, then the process
@@ -28,6 +28,10 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
+# The real wall clock, kept before a clock-skew fault replaces ``time.time``: Lambda's deadline is not
+# the sandbox's clock.
+REAL_TIME = time.time
+
 
 class InvocationContext:
     """The attributes of Lambda's context object that handlers and Powertools use."""
@@ -43,7 +47,7 @@ class InvocationContext:
         self._deadline = deadline
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.time()) * 1000))
+        return max(0, int((self._deadline - REAL_TIME()) * 1000))
 
 
 def now() -> str:
@@ -75,24 +79,29 @@ def _log_error(payload: dict[str, Any], request_id: str) -> None:
     print(json.dumps({"timestamp": now(), "level": "ERROR", "requestId": request_id, "message": payload}))
 
 
-def _load_harness_module(loadtest_dir: str, name: str) -> Any:
+def _load_harness_module(loadtest_dir: str, relative_path: str) -> Any:
     """A harness module by file path, so that the harness's own package never joins sys.path."""
-    spec = importlib.util.spec_from_file_location(f"_cidb_{name}", os.path.join(loadtest_dir, f"{name}.py"))
+    name = os.path.splitext(os.path.basename(relative_path))[0]
+    spec = importlib.util.spec_from_file_location(f"_cidb_{name}", os.path.join(loadtest_dir, relative_path))
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve their module by name
     spec.loader.exec_module(module)
     return module
 
 
-def _init(config: dict[str, Any], loadtest_dir: str) -> tuple[Any, Any]:
+def _init(config: dict[str, Any], loadtest_dir: str, conn: Connection) -> tuple[Any, Any]:
     """Import boto3 and the handler from the artifact, as Lambda's init phase does."""
+    faults = _load_harness_module(loadtest_dir, "faults/injection.py") if config.get("faults") else None
+    if faults is not None:
+        rules, budget = faults.rules_from_dicts(config["faults"]), faults.Budget(config.get("fault_dir"))
+        for applied in faults.apply_process_rules(rules, budget):  # before any module reads the clock
+            print(json.dumps({"time": now(), "type": "loadtest.fault", "record": applied}))
     import boto3
 
     boto3.setup_default_session()
-    counter = _load_harness_module(loadtest_dir, "apicalls").ApiCallCounter().install(boto3.DEFAULT_SESSION)
-    if config.get("faults"):
-        faults = _load_harness_module(loadtest_dir, "api_faults")
-        faults.install_rules(boto3.DEFAULT_SESSION.events, faults.rules_from_dicts(config["faults"]))
+    counter = _load_harness_module(loadtest_dir, "emulator/apicalls.py").ApiCallCounter().install(boto3.DEFAULT_SESSION)
+    if faults is not None:
+        faults.install_rules(boto3.DEFAULT_SESSION.events, rules, budget=budget, notify=conn.send)
     module_name, func_name = config["handler"].rsplit(".", 1)
     handler = getattr(importlib.import_module(module_name), func_name)
     return handler, counter
@@ -111,7 +120,7 @@ def serve(conn: Connection, task_root: str, opt_root: str, loadtest_dir: str) ->
     os.environ["LAMBDA_TASK_ROOT"] = task_root
     started = time.monotonic()
     try:
-        handler, counter = _init(config, loadtest_dir)
+        handler, counter = _init(config, loadtest_dir, conn)
     except Exception as exc:
         payload = error_payload(exc)
         _log_error(payload, "")

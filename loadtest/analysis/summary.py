@@ -9,9 +9,10 @@ from typing import Any
 
 import pandas as pd
 
-from loadtest.captured_logs import emf_datapoints, merge_instance_logs
-from loadtest.metrics_frame import build_frame, lambda_rows, sns_rows, sqs_rows
-from loadtest.observation import RunObservation
+from loadtest.analysis.captured_logs import emf_datapoints, merge_instance_logs
+from loadtest.analysis.metrics_frame import build_frame, lambda_rows, sns_rows, sqs_rows
+from loadtest.faults.rehearsal import judge_faults
+from loadtest.run.observation import RunObservation
 from pipeline.telemetry import MetricName
 
 
@@ -99,6 +100,8 @@ def summarize(obs: RunObservation, emf: pd.DataFrame, fired: list[str], target: 
         "producer_error": obs.producer_error,
         "artifact": obs.artifact,
         "faults_injected": obs.faults,
+        "faults": judge_faults(obs.rehearsed, fired),
+        "poison_expected": sum(f["poison"] for f in obs.rehearsed),
         "init_errors": [
             {"function": function, "error": error, "count": count}
             for (function, error), count in sorted(init_errors.items())
@@ -111,6 +114,8 @@ def summarize(obs: RunObservation, emf: pd.DataFrame, fired: list[str], target: 
         "written_and_dlq": rec.written_and_dlq,
         "queued_at_end": rec.queued,
         "in_flight_at_end": obs.in_flight_at_end,
+        "in_flight": rec.in_flight,
+        "dlq_unparseable": rec.dlq_unparseable,
         "unexpected_rows": rec.unexpected,
         "output_files": rec.output_files,
         "output_bytes": rec.output_bytes,
@@ -145,6 +150,12 @@ def summarize(obs: RunObservation, emf: pd.DataFrame, fired: list[str], target: 
         "dlq_keys": rec.dlq_keys[:100],
         "written_and_dlq_keys": rec.written_and_dlq_keys[:100],
         "queued_keys": rec.queued_keys[:100],
+        "in_flight_keys": rec.in_flight_keys[:100],
+        "dlq_unparseable_messages": rec.dlq_unparseable_messages[:100],
+        "mapping_batch_failures": {
+            "count": len(obs.mapping_batch_failures),
+            "first": obs.mapping_batch_failures[:20],
+        },
     }
 
 
@@ -165,17 +176,41 @@ def problems(summary: dict[str, Any]) -> list[str]:
             f"DATA LOSS: {summary['lost']} records lost{caveat} and {summary['duplicates']} duplicated "
             f"out of {summary['policies']}"
         )
-    if summary["dlq"]:
-        out.append(f"{summary['dlq']} records in the DLQ instead of the output")
+    poison = summary.get("poison_expected") or 0
+    unparseable = summary.get("dlq_unparseable") or 0
+    records_in_dlq = summary["dlq"] - unparseable
+    if records_in_dlq:
+        out.append(f"{records_in_dlq} records in the DLQ instead of the output")
+    if unparseable != poison:
+        out.append(
+            f"{unparseable} unparseable messages in the DLQ, {poison} planted by --fault poison "
+            "(see dlq_unparseable_messages in summary.json)"
+        )
+    for fault in summary.get("faults") or []:
+        if fault["alarms_missing"]:
+            out.append(f"fault {fault['fault']}: expected alarm(s) did not fire: {', '.join(fault['alarms_missing'])}")
+        if not fault["injected"]:
+            out.append(f"fault {fault['fault']} was never injected: the run did not rehearse it")
+    if summary.get("written_and_dlq"):
+        out.append(
+            f"{summary['written_and_dlq']} records are in the output and also in the DLQ: a step after the "
+            "commit point returned committed records to the queue"
+        )
+    return out
+
+
+def unsettled(summary: dict[str, Any]) -> list[str]:
+    """Records neither delivered nor lost when the run ended: still queued or in flight."""
+    out = []
     if summary.get("queued_at_end"):
         out.append(
             f"{summary['queued_at_end']} records were still in the queue when the run ended "
             f"(timed out: {summary['timed_out']}); not lost, not delivered"
         )
-    if summary.get("written_and_dlq"):
+    if summary.get("in_flight"):
         out.append(
-            f"{summary['written_and_dlq']} records are in the output and also in the DLQ: a step after the "
-            "commit point returned committed records to the queue"
+            f"{summary['in_flight']} records were in flight when the run ended (SQS refused their delete or "
+            "visibility change); on AWS they return after the visibility timeout; not lost, not delivered"
         )
     return out
 

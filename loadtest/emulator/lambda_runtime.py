@@ -3,7 +3,7 @@
 Instances overlap for real (separate interpreters, no shared state), can be killed when
 they exceed the function timeout, and start cold again afterwards, as Lambda's do. Each
 instance runs the built artifact (function archive and layer), never the development venv:
-see :mod:`loadtest.lambda_bootstrap`. It writes what the handler prints (Powertools JSON
+see :mod:`loadtest.emulator.lambda_bootstrap`. It writes what the handler prints (Powertools JSON
 logs and EMF blobs) to its own log file, plus a ``platform.report`` line per invocation in
 Lambda's JSON log format.
 
@@ -17,16 +17,18 @@ import functools
 import multiprocessing
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadtest import lambda_bootstrap
-from loadtest.lambda_bootstrap import platform_report
+from loadtest.emulator import lambda_bootstrap
+from loadtest.emulator.lambda_bootstrap import platform_report
 from pipeline.spec import RUNTIME
 
 
@@ -41,7 +43,8 @@ class FunctionConfig:
     account_id: str
     region: str
     code: tuple[Path, Path]  # (task root, opt root) of the unpacked artifact
-    faults: tuple[dict[str, Any], ...] = ()  # api_faults.FaultRule dicts, installed in every instance
+    faults: tuple[dict[str, Any], ...] = ()  # faults.injection.FaultRule dicts, installed in every instance
+    fault_dir: Path | None = None  # where the instances claim and count injections (faults.injection.Budget)
 
     @property
     def arn(self) -> str:
@@ -96,6 +99,7 @@ class FunctionInstance:
             "memory_mb": self.config.memory_mb,
             "environment": self.config.environment,
             "faults": list(self.config.faults),
+            "fault_dir": str(self.config.fault_dir) if self.config.fault_dir else None,
         }
         task_root, opt_root = self.config.code
         self._proc = subprocess.Popen(
@@ -107,7 +111,7 @@ class FunctionInstance:
                 str(child.fileno()),
                 str(task_root),
                 str(opt_root),
-                str(Path(lambda_bootstrap.__file__).parent),
+                str(Path(lambda_bootstrap.__file__).parent.parent),
             ],
             pass_fds=[child.fileno()],
             stdin=subprocess.DEVNULL,
@@ -152,8 +156,8 @@ class FunctionInstance:
         result.init_ms = self._init_ms if cold else 0.0
         self._conn.send((event, request_id, deadline))
         try:
-            ready = self._conn.poll(max(0.0, deadline - time.time()))
-            if not ready:
+            reply = self._await_reply(deadline)
+            if reply is None:
                 result.outcome, result.error = (
                     "timeout",
                     f"Task timed out after {self.config.timeout_seconds:.2f} seconds",
@@ -161,7 +165,7 @@ class FunctionInstance:
                 self.kill()
                 self._append_report(request_id, started, "timeout")
             else:
-                outcome, response, error, calls, written = self._conn.recv()
+                outcome, response, error, calls, written = reply
                 result.outcome, result.response, result.error = outcome, response, error
                 result.api_calls, result.s3_bytes_written = calls, written
         except (EOFError, OSError):
@@ -169,6 +173,15 @@ class FunctionInstance:
             self.kill()
         result.ended = time.time()
         return result
+
+    def _await_reply(self, deadline: float) -> tuple[Any, ...] | None:
+        """The invocation's reply, or None at the deadline; thaws an instance that a fault froze."""
+        while self._conn.poll(max(0.0, deadline - time.time())):
+            message = self._conn.recv()
+            if message[0] != "pause":
+                return message
+            threading.Timer(message[1], _resume, args=(self._proc,)).start()
+        return None
 
     def _append_report(self, request_id: str, started: float, status: str) -> None:
         with open(self.log_path, "a") as log:
@@ -188,6 +201,11 @@ class FunctionInstance:
             except (BrokenPipeError, OSError, subprocess.TimeoutExpired):
                 pass
         self.kill()
+
+
+def _resume(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGCONT)
 
 
 @functools.cache

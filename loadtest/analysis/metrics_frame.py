@@ -11,10 +11,10 @@ import json
 
 import pandas as pd
 
-from loadtest.esm import Invocation
-from loadtest.lambda_runtime import InvocationResult
-from loadtest.outputs import StackOutputs
-from loadtest.sampler import Sample
+from loadtest.emulator.esm import Invocation
+from loadtest.emulator.lambda_runtime import InvocationResult
+from loadtest.run.outputs import StackOutputs
+from loadtest.run.sampler import Sample
 
 COLUMNS = ["time", "namespace", "metric_name", "dimensions", "value"]
 
@@ -52,6 +52,9 @@ def sqs_rows(outputs: StackOutputs, samples: list[Sample], invocations: list[Inv
 def lambda_rows(results: list[InvocationResult], samples: list[Sample], reporter: str):
     rows = []
     for r in results:
+        if r.outcome == "throttled":  # refused before it ran: a throttle, not an invocation
+            rows += _rows("AWS/Lambda", {"FunctionName": r.function}, [(r.ended, "Throttles", 1)])
+            continue
         failed = r.outcome != "ok"
         rows += _rows(
             "AWS/Lambda",

@@ -29,6 +29,8 @@ class Reconciliation:
     duplicate_keys: list[str] = field(default_factory=list)
     dlq_keys: list[str] = field(default_factory=list)
     dlq_unparseable: int = 0
+    # DLQ messages that are no record at all (poison), named so that on-call sees what they were.
+    dlq_unparseable_messages: list[dict[str, Any]] = field(default_factory=list)
     # In the output and in the DLQ: written, but its message came back until its receives ran out.
     # Counted neither as DLQ nor as lost; a clean run has none.
     written_and_dlq: int = 0
@@ -36,6 +38,36 @@ class Reconciliation:
     # Still in the queue when the run ended (at its deadline): not written yet, and not lost.
     queued: int = 0
     queued_keys: list[str] = field(default_factory=list)
+    # In flight when the run ended: a delete or visibility change that SQS refused left them invisible.
+    # On AWS they come back after the visibility timeout; not lost.
+    in_flight: int = 0
+    in_flight_keys: list[str] = field(default_factory=list)
+
+
+@dataclass
+class QueueContents:
+    """What a queue held: record keys, and the messages that are no record (with their first bytes)."""
+
+    keys: list[str] = field(default_factory=list)
+    unparseable: list[dict[str, Any]] = field(default_factory=list)
+
+
+FIRST_BYTES = 120
+
+
+def describe_unparseable(message_id: str, receive_count: Any, body: str, error: str) -> dict[str, Any]:
+    return {"message_id": message_id, "receive_count": receive_count, "error": error, "first_bytes": body[:FIRST_BYTES]}
+
+
+def keys_of_bodies(bodies: dict[str, str]) -> QueueContents:
+    """Record keys of message bodies (by message id), e.g. of the messages still in flight."""
+    contents = QueueContents()
+    for message_id, body in bodies.items():
+        try:
+            contents.keys.append(parse_message(body).key)
+        except RecordError as exc:
+            contents.unparseable.append(describe_unparseable(message_id, None, body, str(exc)))
+    return contents
 
 
 def download_output(s3: Any, bucket: str, account_id: str, run_id: str, out_dir: Path) -> list[Path]:
@@ -51,33 +83,40 @@ def download_output(s3: Any, bucket: str, account_id: str, run_id: str, out_dir:
     return sorted(files)
 
 
-def drain_dlq_keys(sqs: Any, dlq_url: str, wait_seconds: int = 0) -> tuple[list[str], int]:
-    """Record keys of every message in a queue (the DLQ, or the main queue once nothing consumes it).
+def read_queue(sqs: Any, queue_url: str, wait_seconds: int = 0) -> QueueContents:
+    """Every message in a queue (the DLQ, or the main queue once nothing consumes it), as record keys.
 
     Messages stay where they are (made visible again). ``wait_seconds`` long-polls for messages
     that are about to become visible again, such as retries of the last failed invocations.
     """
-    keys, unparseable, handles = [], 0, []
+    contents, handles = QueueContents(), []
     while True:
         got = sqs.receive_message(
-            QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60, WaitTimeSeconds=wait_seconds
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=60,
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["ApproximateReceiveCount"],
         ).get("Messages", [])
         if not got:
             break
         for message in got:
             handles.append(message["ReceiptHandle"])
             try:
-                keys.append(parse_message(message["Body"]).key)
-            except RecordError:
-                unparseable += 1
+                contents.keys.append(parse_message(message["Body"]).key)
+            except RecordError as exc:
+                receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 0)) - 1  # ours excluded
+                contents.unparseable.append(
+                    describe_unparseable(message["MessageId"], receives, message["Body"], str(exc))
+                )
     for i in range(0, len(handles), 10):
         sqs.change_message_visibility_batch(
-            QueueUrl=dlq_url,
+            QueueUrl=queue_url,
             Entries=[
                 {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0} for n, h in enumerate(handles[i : i + 10])
             ],
         )
-    return keys, unparseable
+    return contents
 
 
 def wait_until_visible(sqs: Any, queue_url: str, max_seconds: float) -> int:
@@ -94,20 +133,23 @@ def wait_until_visible(sqs: Any, queue_url: str, max_seconds: float) -> int:
 def reconcile(
     expected_keys: list[str],
     csv_files: list[Path],
-    dlq_keys: list[str],
-    dlq_unparseable: int = 0,
+    dlq: QueueContents,
     queued_keys: list[str] | None = None,
+    in_flight_keys: list[str] | None = None,
 ) -> Reconciliation:
+    """Each expected key ends in exactly one bucket: written, DLQ, queued, in flight, or lost."""
     frames = [pd.read_csv(io.BytesIO(p.read_bytes()), dtype=str, keep_default_na=False) for p in csv_files]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"record_key": pd.Series(dtype=str)})
     counts = rows["record_key"].value_counts()
     expected = pd.Index(sorted(set(expected_keys)))
     written = expected.intersection(counts.index)
-    dlq_messages = pd.Series(dlq_keys, dtype=str)
+    dlq_messages = pd.Series(dlq.keys, dtype=str)
     also_written = dlq_messages.isin(counts.index)
     in_dlq = pd.Index(sorted(set(dlq_messages[~also_written])))
     queued = expected.difference(written).difference(in_dlq).intersection(pd.Index(sorted(set(queued_keys or []))))
-    missing = expected.difference(written).difference(in_dlq).difference(queued)
+    unsettled = expected.difference(written).difference(in_dlq).difference(queued)
+    in_flight = unsettled.intersection(pd.Index(sorted(set(in_flight_keys or []))))
+    missing = unsettled.difference(in_flight)
     duplicate_keys = counts[counts > 1]
     return Reconciliation(
         expected=len(expected),
@@ -115,16 +157,19 @@ def reconcile(
         unique_rows=int(counts.size),
         duplicates=int((duplicate_keys - 1).sum()),
         lost=len(missing),
-        dlq=int((~also_written).sum()) + dlq_unparseable,
+        dlq=int((~also_written).sum()) + len(dlq.unparseable),
         unexpected=len(counts.index.difference(expected)),
         output_bytes=sum(p.stat().st_size for p in csv_files),
         output_files=len(csv_files),
         missing_keys=list(missing),
         duplicate_keys=list(duplicate_keys.index),
         dlq_keys=list(in_dlq),
-        dlq_unparseable=dlq_unparseable,
+        dlq_unparseable=len(dlq.unparseable),
+        dlq_unparseable_messages=dlq.unparseable,
         written_and_dlq=int(also_written.sum()),
         written_and_dlq_keys=sorted(set(dlq_messages[also_written])),
         queued=len(queued),
         queued_keys=list(queued),
+        in_flight=len(in_flight),
+        in_flight_keys=list(in_flight),
     )

@@ -11,13 +11,13 @@ import time
 import uuid
 from pathlib import Path
 
-from loadtest.aws_session import AwsSession
-from loadtest.observation import Progress, RunObservation, reported_written, wait_until_drained
-from loadtest.options import LoadTestOptions
-from loadtest.outputs import load_outputs
-from loadtest.reconcile import download_output, drain_dlq_keys, reconcile
-from loadtest.sampler import QueueSampler
-from loadtest.seeding import synthetic_records
+from loadtest.emulator.aws_session import AwsSession
+from loadtest.run.observation import Progress, RunObservation, reported_written, wait_until_drained
+from loadtest.run.options import LoadTestOptions
+from loadtest.run.outputs import load_outputs
+from loadtest.run.sampler import QueueSampler
+from loadtest.run.seeding import synthetic_records
+from loadtest.run.tail import reconcile_run
 from pipeline import run_store
 from pipeline.publisher import BatchPublisher
 from pipeline.spec import build_spec
@@ -64,8 +64,17 @@ def run_stack(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
     )
     sampler.stop()
     ended = time.time()
-    files = download_output(session.client("s3"), outputs.bucket_name, account_id, run_id, report_dir / "output")
-    dlq_keys, unparseable = drain_dlq_keys(session.client("sqs"), outputs.dlq_url)
+    reconciliation, _ = reconcile_run(
+        session.client("s3"),
+        session.client("sqs"),
+        outputs,
+        account_id=account_id,
+        run_id=run_id,
+        expected_keys=expected_keys,
+        out_dir=report_dir / "output",
+        consumers_stopped=False,
+        timed_out=timed_out,
+    )
     calls, written = producer.counter.take()
     return RunObservation(
         spec=spec,
@@ -76,7 +85,7 @@ def run_stack(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         ended=ended,
         timed_out=timed_out,
         expected_keys=expected_keys,
-        reconciliation=reconcile(expected_keys, files, dlq_keys, unparseable),
+        reconciliation=reconciliation,
         samples=sampler.samples,
         api_calls={"collector": calls},
         s3_bytes_written=written,

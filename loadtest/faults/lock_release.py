@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from loadtest.api_faults import FaultRule
+from loadtest.faults.injection import FaultRule
 from pipeline.layout import LOCK_SUFFIX, index_key, lock_key
 
 CRASHED_OWNER = "loadtest/injected-crashed-writer"

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadtest.faults import LOCK_RELEASE_FAILURES
+from loadtest.faults import FAULTS
+from loadtest.faults.lock_release import LOCK_RELEASE_FAILURES
 
 TARGETS = ("local", "stack")
 SOURCES = ("synthetic", "iam")
@@ -34,7 +35,9 @@ class LoadTestOptions:
     inject_stale_lock: bool = False
     lambda_lock: Path | None = None
     measure_floor: bool = False  # measure the emulator floor even if this machine has one cached
-    fail_lock_release: str | None = None  # a key of loadtest.faults.LOCK_RELEASE_FAILURES
+    fail_lock_release: str | None = None  # a key of loadtest.faults.lock_release.LOCK_RELEASE_FAILURES
+    faults: tuple[str, ...] = ()  # names in loadtest.faults.FAULTS; one run each
+    baseline: Path | None = None  # a `cidb bench` baseline whose values the report's cards show
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def problems(self) -> list[str]:
@@ -53,10 +56,17 @@ class LoadTestOptions:
             out.append(f"--fail-lock-release={self.fail_lock_release!r} must be one of {tuple(LOCK_RELEASE_FAILURES)}")
         if self.target == "stack" and self.fail_lock_release is not None:
             out.append("--fail-lock-release needs the local target")
+        if self.baseline is not None and not self.baseline.is_file():
+            out.append(f"--baseline={self.baseline}: no such file")
         if self.lambda_lock is not None and not self.lambda_lock.is_file():
             out.append(f"--lambda-lock={self.lambda_lock}: no such file")
         if self.target == "stack" and self.lambda_lock is not None:
             out.append("--lambda-lock needs the local target: a deployed stack runs the artifact it was deployed with")
+        if self.target == "stack" and self.faults:
+            out.append("--fault needs the local target: faults are injected into the emulator and its runtime")
+        unknown = [name for name in self.faults if name not in FAULTS]
+        if unknown:
+            out.append(f"--fault {unknown} unknown; known: {', '.join(FAULTS)}")
         if self.target == "stack" and self.source != "synthetic":
             out.append("--target stack publishes synthetic policies; --source iam needs the local target")
         return out

@@ -10,13 +10,22 @@ from typing import Any
 
 import pandas as pd
 
-from loadtest.alarm_eval import evaluate_alarms
-from loadtest.analysis import invocations_table, json_ready, load_emf, metric_frame, problems, summarize
-from loadtest.local_target import run_local
-from loadtest.observation import Progress
-from loadtest.options import LoadTestError, LoadTestOptions
-from loadtest.report import dashboard_figures, run_charts, write_html
-from loadtest.stack_target import run_stack
+from loadtest.analysis.alarm_eval import evaluate_alarms
+from loadtest.analysis.report import dashboard_figures, run_charts, write_html
+from loadtest.analysis.summary import (
+    invocations_table,
+    json_ready,
+    load_emf,
+    metric_frame,
+    problems,
+    summarize,
+    unsettled,
+)
+from loadtest.bench.baseline import baseline_entry
+from loadtest.run.local_target import run_local
+from loadtest.run.observation import Progress
+from loadtest.run.options import LoadTestError, LoadTestOptions
+from loadtest.run.stack_target import run_stack
 from pipeline.spec import DeploymentSpec
 
 
@@ -32,8 +41,17 @@ class LoadTestResult:
         return problems(self.summary)
 
     @property
+    def unsettled(self) -> list[str]:
+        return unsettled(self.summary)
+
+    @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.unsettled
+
+    @property
+    def exit_code(self) -> int:
+        """1 for a loss, a duplicate or a missed alarm; 3 when records were only still queued or in flight."""
+        return 1 if self.problems else 3 if self.unsettled else 0
 
 
 def default_report_dir() -> Path:
@@ -66,7 +84,7 @@ def run_loadtest(options: LoadTestOptions, progress: Progress = _no_progress) ->
     fired = [] if alarms is None else list(alarms.loc[alarms["fired"], "name"])
     summary = json_ready(summarize(obs, emf, fired, options.target))
     (report_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    write_html(
-        report_dir / "report.html", summary, run_charts(emf, obs.samples, len(obs.expected_keys)), alarms, dashboards
-    )
+    charts = run_charts(emf, obs.samples, len(obs.expected_keys))
+    baseline = baseline_entry(options.baseline, f"{options.profile}-{options.policies}") if options.baseline else None
+    write_html(report_dir / "report.html", summary, charts, alarms, dashboards, baseline)
     return LoadTestResult(report_dir, obs.spec, summary, alarms)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from loadtest.outputs import StackOutputs
+from loadtest.run.outputs import StackOutputs
 from pipeline.spec import DeploymentSpec
 
 

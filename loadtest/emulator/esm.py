@@ -7,6 +7,12 @@
   visibility they have, as on Lambda: the reporter itself gives them a short, growing one.
   Every message of a failed or timed-out invocation goes back to the queue.
 - Redrive to the DLQ after maxReceiveCount is left to SQS itself.
+- Every ``DeleteMessageBatch`` and ``ChangeMessageVisibilityBatch`` answer is checked: a
+  ``Failed`` entry that SQS blames on itself is retried, and whatever still failed is kept in
+  ``MappingState.unsettled`` (with its body), so that reconciliation reports such a message
+  as in flight, not as lost.
+- Faults of the mapping itself (:class:`MappingFaults`): duplicate deliveries and throttled
+  invocations, injected here because on AWS they happen here.
 
 One deliberate difference: after a failed or timed-out invocation, Lambda leaves its
 messages invisible until the queue's visibility timeout ends (5430 s for the tuned profile).
@@ -23,8 +29,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtest.apicalls import ApiCallCounter
-from loadtest.lambda_runtime import FunctionConfig, FunctionInstance, InvocationResult
+from loadtest.emulator.apicalls import ApiCallCounter
+from loadtest.emulator.lambda_runtime import FunctionConfig, FunctionInstance, InvocationResult
 
 PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
 # Within a batching window, a poller that got fewer messages than it asked for waits this long
@@ -42,12 +48,29 @@ class Invocation:
     oldest_age_s: float
 
 
+@dataclass(frozen=True)
+class MappingFaults:
+    """Faults of the mapping: every Nth message delivered twice, every Nth invocation throttled."""
+
+    duplicate_every: int = 0  # deliver every Nth message again, at once and after duplicate_delay_seconds
+    duplicate_delay_seconds: float = 5.0
+    throttle_every: int = 0  # refuse every Nth invocation (TooManyRequestsException)
+    throttle_limit: int = 0  # refuse at most this many (0: no limit)
+
+
 @dataclass
 class MappingState:
     in_flight: int = 0
     invocations: list[Invocation] = field(default_factory=list)
     last_activity: float = field(default_factory=time.monotonic)
     max_age_since_sample: float = 0.0
+    received: int = 0
+    attempts: int = 0
+    duplicates_delivered: int = 0
+    throttled: int = 0
+    # Messages whose delete or visibility change SQS refused even after a retry: message id -> detail.
+    unsettled: dict[str, dict[str, Any]] = field(default_factory=dict)
+    batch_failures: list[dict[str, Any]] = field(default_factory=list)
 
 
 def to_lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
@@ -87,12 +110,15 @@ class EventSourceMapping:
         window_seconds: float,
         max_concurrency: int,
         retry_delay_seconds: int = 1,
+        faults: MappingFaults | None = None,
     ) -> None:
         self.sqs, self.api_counter = sqs, api_counter
         self.queue_url, self.queue_arn, self.function = queue_url, queue_arn, function
         self.batch_size, self.window_seconds = batch_size, window_seconds
         self.max_concurrency, self.retry_delay_seconds = max_concurrency, retry_delay_seconds
         self.state = MappingState()
+        self.faults = faults or MappingFaults()
+        self._replays: list[tuple[float, dict[str, Any]]] = []  # (due, message) of duplicate deliveries
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [
@@ -134,8 +160,32 @@ class EventSourceMapping:
         finally:
             instance.close()
 
+    def _due_replays(self) -> list[dict[str, Any]]:
+        """Duplicate deliveries that are due, at most a batch, one copy of a message per batch."""
+        now, taken, ids = time.monotonic(), [], set()
+        with self._lock:
+            for item in sorted(self._replays, key=lambda r: r[0]):
+                due, message = item
+                if due <= now and len(taken) < self.batch_size and message["MessageId"] not in ids:
+                    taken.append(message)
+                    ids.add(message["MessageId"])
+                    self._replays.remove(item)
+            self.state.duplicates_delivered += len(taken)
+        return taken
+
+    def _plan_duplicates(self, messages: list[dict[str, Any]]) -> None:
+        every = self.faults.duplicate_every
+        with self._lock:
+            for message in messages:
+                self.state.received += 1
+                if every and self.state.received % every == 0:
+                    now = time.monotonic()
+                    self._replays += [(now, message), (now + self.faults.duplicate_delay_seconds, message)]
+
     def _gather(self) -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = []
+        messages: list[dict[str, Any]] = self._due_replays()
+        if messages:
+            return messages
         payload, first_at = 0, None
         while len(messages) < self.batch_size and not self._stop.is_set():
             if first_at is not None:
@@ -167,7 +217,19 @@ class EventSourceMapping:
         if messages and self._stop.is_set():
             self._release(messages, 0)
             return []
+        self._plan_duplicates(messages)
         return messages
+
+    def _throttled(self) -> bool:
+        every, limit = self.faults.throttle_every, self.faults.throttle_limit
+        if not every:
+            return False
+        with self._lock:
+            self.state.attempts += 1
+            if self.state.attempts % every or (limit and self.state.throttled >= limit):
+                return False
+            self.state.throttled += 1
+            return True
 
     def _invoke(self, instance: FunctionInstance, messages: list[dict[str, Any]]) -> None:
         now_ms = time.time() * 1000
@@ -177,7 +239,7 @@ class EventSourceMapping:
             self.state.max_age_since_sample = max(self.state.max_age_since_sample, oldest)
         event = {"Records": [to_lambda_record(m, self.queue_arn, self.function.region) for m in messages]}
         try:
-            result = instance.invoke(event)
+            result = self._refused() if self._throttled() else instance.invoke(event)
         finally:
             with self._lock:
                 self.state.in_flight -= 1
@@ -192,21 +254,41 @@ class EventSourceMapping:
         with self._lock:
             self.state.invocations.append(Invocation(result, len(messages), len(failed_ids), oldest))
 
+    def _refused(self) -> InvocationResult:
+        """What the mapping gets from a throttled Invoke: no instance ran."""
+        now = time.time()
+        error = "TooManyRequestsException: Rate Exceeded (injected by the load test)"
+        return InvocationResult(self.function.name, "", "", False, now, now, "throttled", error=error)
+
     def _delete(self, messages: list[dict[str, Any]]) -> None:
         for i in range(0, len(messages), 10):
-            chunk = messages[i : i + 10]
-            self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)],
-            )
+            self._settle("delete", messages[i : i + 10], None)
 
     def _release(self, messages: list[dict[str, Any]], delay: int) -> None:
         for i in range(0, len(messages), 10):
-            chunk = messages[i : i + 10]
-            self.sqs.change_message_visibility_batch(
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": delay}
-                    for n, m in enumerate(chunk)
-                ],
-            )
+            self._settle("release", messages[i : i + 10], delay)
+
+    def _settle(self, action: str, chunk: list[dict[str, Any]], delay: int | None, attempts: int = 3) -> None:
+        """Delete or release a chunk; retry the entries SQS failed on its side, keep the rest as unsettled."""
+        pending = dict(enumerate(chunk))
+        for attempt in range(attempts):
+            entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in pending.items()]
+            if action == "delete":
+                response = self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            else:
+                for entry in entries:
+                    entry["VisibilityTimeout"] = delay
+                response = self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
+            failed = response.get("Failed", [])
+            retry = {int(f["Id"]) for f in failed if not f.get("SenderFault") and attempt + 1 < attempts}
+            for f in failed:
+                if int(f["Id"]) in retry:
+                    continue
+                message = pending[int(f["Id"])]
+                detail = {"action": action, "code": f.get("Code"), "message": f.get("Message")}
+                with self._lock:
+                    self.state.batch_failures.append({"message_id": message["MessageId"], **detail})
+                    self.state.unsettled[message["MessageId"]] = {**detail, "body": message["Body"]}
+            pending = {n: m for n, m in pending.items() if n in retry}
+            if not pending:
+                return

@@ -1,0 +1,28 @@
+"""A reporter overruns its timeout mid-batch, after its rows are committed, and is killed."""
+
+from loadtest.faults.catalog import Fault, FaultPlan
+from loadtest.faults.injection import FaultRule
+from pipeline.layout import SEGMENTS_PREFIX
+
+NAME = "lambda-timeout"
+TIMEOUT_SECONDS = 15
+FAULT = Fault(
+    name=NAME,
+    does=f"a reporter hangs after its segment write until its timeout ({TIMEOUT_SECONDS} s) kills it",
+    alarms=("reporter-errors", "reporter-duration-p99"),
+    overrides={"reporter.timeout_seconds": TIMEOUT_SECONDS},
+    plan=lambda spec: FaultPlan(
+        rules={
+            "reporter": (
+                FaultRule(
+                    "s3.PutObject",
+                    key_contains=SEGMENTS_PREFIX,
+                    action="hang",
+                    seconds=spec.reporter.timeout_seconds + 5,
+                    limit=1,
+                    fault=NAME,
+                ),
+            )
+        }
+    ),
+)
