@@ -7,27 +7,31 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from artifact import ArtifactError, LockError
 from loadtest.bench.baseline import DEFAULT_TOLERANCE, BaselineError, load_baseline
 from loadtest.bench.baseline import save_baseline as store_baseline
 from loadtest.bench.cases import MATRICES
 from loadtest.bench.runner import machine, run_bench
+from loadtest.cli_output import (
+    console,
+    print_bench,
+    print_rehearsal,
+    print_summary,
+    progress_bar,
+    report_fault,
+    show_progress,
+)
 from loadtest.faults import FAULTS
 from loadtest.faults.rehearsal import UnknownFault, parse_fault_names
-from loadtest.run.job import LoadTestResult, run_loadtest
+from loadtest.run.job import run_loadtest
 from loadtest.run.options import LoadTestError, LoadTestOptions
 from loadtest.run.outputs import OutputsError
-from loadtest.run.rehearse import Rehearsal, run_rehearsal
-from loadtest.run.sampler import Sample
+from loadtest.run.rehearse import run_rehearsal
 from pipeline.spec import OVERRIDES, SpecError, parse_override
 
 app = typer.Typer(help="CIDB pipeline toolkit.", no_args_is_help=True, add_completion=False)
-console = Console()
 
 
 @app.callback()
@@ -53,69 +57,6 @@ def _fault_names(values: list[str]) -> tuple[str, ...]:
         return parse_fault_names(values)
     except UnknownFault as err:
         raise typer.BadParameter(str(err), param_hint="--fault") from None
-
-
-def _progress_bar() -> Progress:
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-    )
-    return Progress(*columns, console=console, transient=False)
-
-
-def _show_progress(bar: Progress, description: str, total: int):
-    task = bar.add_task(description, total=total, status="starting")
-
-    def show(sample: Sample | None, expected: int) -> None:
-        if sample is None:
-            return
-        settled = min(expected, sample.written + sample.dlq)
-        status = (
-            f"queued {sample.visible}  in flight {sample.not_visible}  instances {sample.instances_in_flight}  "
-            f"written {sample.written}  DLQ {sample.dlq}"
-        )
-        bar.update(task, total=expected, completed=settled, status=status)
-
-    return show
-
-
-def _print_summary(result: LoadTestResult) -> None:
-    s = result.summary
-    table = Table(title=f"CIDB load test ({s['profile']}, {s['target']})")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    lock = s["lock"]
-    for label, value in (
-        ("policies", s["policies"]),
-        ("rows written / unique", f"{s['rows_written']} / {s['unique_rows']}"),
-        ("lost", s["lost"]),
-        ("duplicates", s["duplicates"]),
-        ("DLQ", s["dlq"]),
-        ("written and in the DLQ", s["written_and_dlq"]),
-        ("still queued at the end", s["queued_at_end"]),
-        ("e2e seconds", s["e2e_seconds"]),
-        ("emulator floor seconds", s.get("emulator_floor_seconds", "n/a")),
-        ("reporter invocations", s["reporter_invocations"]),
-        ("API calls (per policy)", f"{s['api_calls']['total']} ({s['api_calls']['per_policy']})"),
-        ("S3 bytes written (per output byte)", f"{s['s3_bytes_written']} ({s['s3_bytes_written_per_output_byte']})"),
-        ("lock acquired / contended", f"{lock['acquired']} / {lock['contended']}"),
-        ("lock stale taken over / release failed", f"{lock['stale_broken']} / {lock['release_failed']}"),
-        ("lock wait p50 / p99 ms", f"{lock['wait_ms_p50']} / {lock['wait_ms_p99']}"),
-        ("alarms that would fire", ", ".join(s["alarms_fired"]) or "none"),
-    ):
-        table.add_row(label, str(value))
-    artifact = s.get("artifact")
-    if artifact:
-        for label, value in (
-            ("artifact sha256", artifact["sha256"][:16]),
-            ("Powertools / boto3", f"{artifact['aws_lambda_powertools']} / {artifact['boto3']}"),
-            ("function python", f"{artifact['python']} (Lambda: {artifact['lambda_runtime']})"),
-        ):
-            table.add_row(label, str(value))
-    console.print(table)
-    console.print(f"Report: {result.report_dir / 'report.html'}")
 
 
 _D = LoadTestOptions()
@@ -187,20 +128,20 @@ def loadtest(
         baseline=baseline,
     )
     try:
-        with _progress_bar() as bar:
+        with progress_bar() as bar:
             if len(options.faults) > 1:
                 rehearsal = run_rehearsal(
-                    options, _show_progress(bar, "records", policies), on_run=lambda name, run: _report_fault(name, run)
+                    options, show_progress(bar, "records", policies), on_run=lambda name, run: report_fault(name, run)
                 )
             else:
-                result = run_loadtest(options, progress=_show_progress(bar, "records", policies))
+                result = run_loadtest(options, progress=show_progress(bar, "records", policies))
     except USER_ERRORS as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     if len(options.faults) > 1:
-        _print_rehearsal(rehearsal)
+        print_rehearsal(rehearsal)
         raise typer.Exit(rehearsal.exit_code)
-    _print_summary(result)
+    print_summary(result)
     for line in result.problems + result.unsettled:
         console.print(f"[red]{escape(line)}[/red]")
     if not result.ok:
@@ -208,23 +149,6 @@ def loadtest(
             f"Keys and details: {result.report_dir / 'summary.json'}; function logs: {result.report_dir / 'logs'}"
         )
         raise typer.Exit(result.exit_code)
-
-
-def _report_fault(name: str, run: LoadTestResult) -> None:
-    verdict = "[green]passed[/green]" if run.ok else f"[red]failed ({'; '.join(run.problems + run.unsettled)})[/red]"
-    console.print(f"fault {name}: {verdict}")
-
-
-def _print_rehearsal(rehearsal: Rehearsal) -> None:
-    table = Table(title="Fault rehearsal")
-    columns = ("fault", "injected", "lost", "duplicates", "dlq", "queued_or_in_flight", "alarms_missing", "passed")
-    for column in (*columns, "alarms fired"):
-        table.add_column(column)
-    for row in rehearsal.rows:
-        fired = ", ".join(a.removeprefix("cidb-loadtest-") for a in row["alarms_fired"]) or "none"
-        table.add_row(*(escape(str(row[c])) for c in columns), escape(fired))
-    console.print(table)
-    console.print(f"Report: {rehearsal.report_dir / 'report.html'}")
 
 
 @app.command()
@@ -245,37 +169,19 @@ def bench(
     try:
         if baseline is not None:
             load_baseline(baseline)  # fail before the runs, not after them
-        with _progress_bar() as bar:
+        with progress_bar() as bar:
             result = run_bench(
                 MATRICES[matrix],
                 out_dir,
                 baseline=baseline,
                 tolerance=tolerance,
-                progress=_show_progress(bar, "records", 0),
+                progress=show_progress(bar, "records", 0),
                 on_case=lambda case: console.print(f"case {case.name}"),
             )
     except USER_ERRORS as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    table = Table(title="cidb bench")
-    columns = (
-        "e2e_seconds",
-        "floor_seconds",
-        "e2e_over_floor",
-        "records_per_second",
-        "api_calls_per_policy",
-        "bytes_per_output_byte",
-        "lock_wait_p50_ms",
-        "lock_wait_p99_ms",
-        "reporter_invocations",
-        "peak_rss_mb",
-        "lost",
-    )
-    for column in ("case", *columns):
-        table.add_column(column)
-    for name, values in result.cases.items():
-        table.add_row(name, *(str(values[c]) for c in columns))
-    console.print(table)
+    print_bench(result.cases)
     if save_baseline is not None:
         store_baseline(save_baseline, result.cases, machine())
         console.print(f"Baseline saved: {save_baseline}")

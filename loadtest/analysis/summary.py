@@ -124,6 +124,7 @@ def summarize(obs: RunObservation, emf: pd.DataFrame, fired: list[str], target: 
         **obs.floor,
         "reporter_invocations": len(obs.invocations),
         "reporter_outcomes": dict(outcomes),
+        "reporter_throttles": sum(1 for r in obs.function_results if r.outcome == "throttled"),
         "cold_starts": sum(1 for inv in obs.invocations if inv.result.cold_start),
         "api_calls": {
             "total": total,

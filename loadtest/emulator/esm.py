@@ -12,7 +12,10 @@
   ``MappingState.unsettled`` (with its body), so that reconciliation reports such a message
   as in flight, not as lost.
 - Faults of the mapping itself (:class:`MappingFaults`): duplicate deliveries and throttled
-  invocations, injected here because on AWS they happen here.
+  invocations, injected here because on AWS they happen here. A throttled Invoke is retried
+  with the same batch after a growing backoff, as Lambda's pollers do while the messages are
+  still invisible (the reason AWS asks for a visibility timeout of six times the function
+  timeout): a throttle costs time, not a receive, so it never pushes records to the DLQ.
 
 One deliberate difference: after a failed or timed-out invocation, Lambda leaves its
 messages invisible until the queue's visibility timeout ends (5430 s for the tuned profile).
@@ -38,6 +41,9 @@ PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
 # every message it returns on each ReceiveMessage, all in one process, so back-to-back polls
 # from many pollers starve the publisher; waiting changes no batch, only how it is gathered.
 WINDOW_POLL_PAUSE_SECONDS = 0.25
+# A throttled Invoke is retried after this, doubling up to the cap.
+THROTTLE_BACKOFF_SECONDS = 0.5
+THROTTLE_BACKOFF_MAX_SECONDS = 4.0
 
 
 @dataclass
@@ -68,6 +74,7 @@ class MappingState:
     attempts: int = 0
     duplicates_delivered: int = 0
     throttled: int = 0
+    refused: list[InvocationResult] = field(default_factory=list)  # throttled Invokes (no instance ran)
     # Messages whose delete or visibility change SQS refused even after a retry: message id -> detail.
     unsettled: dict[str, dict[str, Any]] = field(default_factory=dict)
     batch_failures: list[dict[str, Any]] = field(default_factory=list)
@@ -239,7 +246,7 @@ class EventSourceMapping:
             self.state.max_age_since_sample = max(self.state.max_age_since_sample, oldest)
         event = {"Records": [to_lambda_record(m, self.queue_arn, self.function.region) for m in messages]}
         try:
-            result = self._refused() if self._throttled() else instance.invoke(event)
+            result = self._invoke_through_throttles(instance, event)
         finally:
             with self._lock:
                 self.state.in_flight -= 1
@@ -253,6 +260,16 @@ class EventSourceMapping:
         self._delete([m for mid, m in by_id.items() if mid not in failed_ids])
         with self._lock:
             self.state.invocations.append(Invocation(result, len(messages), len(failed_ids), oldest))
+
+    def _invoke_through_throttles(self, instance: FunctionInstance, event: dict[str, Any]) -> InvocationResult:
+        """Invoke; while the Invoke is throttled, record the refusal and retry with the same batch."""
+        delay = THROTTLE_BACKOFF_SECONDS
+        while self._throttled() and not self._stop.is_set():
+            with self._lock:
+                self.state.refused.append(self._refused())
+            self._stop.wait(delay)
+            delay = min(delay * 2, THROTTLE_BACKOFF_MAX_SECONDS)
+        return instance.invoke(event)
 
     def _refused(self) -> InvocationResult:
         """What the mapping gets from a throttled Invoke: no instance ran."""

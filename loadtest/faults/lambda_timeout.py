@@ -9,7 +9,9 @@ TIMEOUT_SECONDS = 15
 FAULT = Fault(
     name=NAME,
     does=f"a reporter hangs after its segment write until its timeout ({TIMEOUT_SECONDS} s) kills it",
-    alarms=("reporter-errors", "reporter-duration-p99"),
+    # Lambda counts a timeout as an error. reporter-duration-p99 also fires once more than 1 % of the
+    # invocations in its period time out: at 200 policies one timeout of 9 invocations does, at 1500 (65) not.
+    alarms=("reporter-errors",),
     overrides={"reporter.timeout_seconds": TIMEOUT_SECONDS},
     plan=lambda spec: FaultPlan(
         rules={

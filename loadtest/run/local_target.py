@@ -137,7 +137,7 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
             wait_visible_seconds=min(spec.queue.retry_max_seconds, 60),
             unsettled_bodies={mid: u["body"] for mid, u in esm.state.unsettled.items()},
         )
-        results = drive.collected + [i.result for i in esm.state.invocations] + [drive.verified]
+        results = drive.collected + [i.result for i in esm.state.invocations] + [drive.verified] + esm.state.refused
         ends = [i.result.ended for i in esm.state.invocations] + [r.ended for r in drive.collected]
         return RunObservation(
             spec=spec,
