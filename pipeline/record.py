@@ -152,6 +152,24 @@ _REQUIRED = ("run_id", "seq", "total", "trace_id", "account_id", "policy")
 _REQUIRED_POLICY = ("name", "arn", "version_id")
 
 
+def _first_text_not_utf8(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first key or string that cannot be encoded as UTF-8, or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "(body)"
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        where = f"{path}.{key}" if path else str(key)
+        found = _first_text_not_utf8(key, where) if isinstance(key, str) else None
+        found = found or _first_text_not_utf8(item, where)
+        if found:
+            return found
+    return None
+
+
 def parse_message(body: str) -> PolicyRecord:
     """Parse an SQS body; a bad one names the field that is wrong."""
     try:
@@ -160,10 +178,9 @@ def parse_message(body: str) -> PolicyRecord:
         raise RecordError(f"message body is not JSON: {exc.msg} at position {exc.pos}") from None
     if not isinstance(msg, dict):
         raise RecordError("message body must be a JSON object")
-    try:  # a JSON escape such as \ud800 parses into text that no CSV part can hold
-        json.dumps(msg, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise RecordError(f"message body holds text that is not valid UTF-8: {exc.reason} at {exc.start}") from None
+    field = _first_text_not_utf8(msg)
+    if field is not None:  # a JSON escape such as \ud800 parses into text that no CSV part can hold
+        raise RecordError(f"message field {field} holds text that is not valid UTF-8 (a lone surrogate)")
     if msg.get("v") != MESSAGE_VERSION:
         raise RecordError(f"message version {msg.get('v')!r} is not supported (expected {MESSAGE_VERSION})")
     missing = [f for f in _REQUIRED if f not in msg]

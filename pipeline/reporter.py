@@ -53,7 +53,7 @@ def _parse(record: SQSRecord) -> PolicyRecord:
             f"malformed message; it fails alone and reaches the DLQ after maxReceiveCount receives: {exc}",
             extra={
                 LogField.MESSAGE_ID: record.message_id,
-                LogField.RECEIVE_COUNT: record.attributes.approximate_receive_count,
+                LogField.RECEIVE_COUNT: int(record.attributes.approximate_receive_count),
             },
         )
         raise

@@ -232,7 +232,7 @@ def test_malformed_messages_come_back_at_once_and_valid_failures_later(deploymen
 def test_text_that_is_not_valid_utf8_is_a_record_error() -> None:
     body = json.loads(make_records(1)[0].to_json())
     body["policy"]["name"] = "\udcff"
-    with pytest.raises(RecordError, match="UTF-8"):
+    with pytest.raises(RecordError, match=r"policy\.name holds text that is not valid UTF-8"):
         parse_message(json.dumps(body))
 
 

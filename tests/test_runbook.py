@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from loadtest.faults import FAULTS
+from loadtest.faults.catalog import alarm_matches
 from monitoring import View, build_monitoring
 from pipeline.spec import PROFILES, build_spec
 from queries import load_queries
@@ -65,3 +67,13 @@ def test_dlq_entry_explains_safe_redrive():
     entry = _entries()["dlq-depth"]
     assert "aws sqs start-message-move-task --source-arn" in entry
     assert "record key" in entry
+
+
+def test_every_alarm_a_fault_trips_says_how_to_rehearse_it():
+    alarms = build_monitoring(build_spec("tuned")).alarms
+    for fault in FAULTS.values():
+        for expected in fault.alarms:
+            [alarm] = [a for a in alarms if alarm_matches(expected, a.name)]
+            assert f"--fault {fault.name}`" in _entries()[alarm.runbook_anchor], (
+                f"runbook #{alarm.runbook_anchor} must say `cidb loadtest --fault {fault.name}` rehearses it"
+            )

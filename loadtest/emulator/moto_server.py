@@ -39,7 +39,7 @@ def free_port() -> int:
 
 
 class MotoServer:
-    """Start ``python -m moto.server`` on a free port; stop it on exit."""
+    """Start moto's server (through :mod:`loadtest.emulator.moto_main`) on a free port; stop it on exit."""
 
     def __init__(self, *, log_path: Path | None = None, startup_timeout: float = 30.0) -> None:
         self.port = free_port()
@@ -55,7 +55,7 @@ class MotoServer:
     def start(self) -> MotoServer:
         self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)],
+            [sys.executable, "-m", "loadtest.emulator.moto_main", "-H", HOST, "-p", str(self.port)],
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
