@@ -73,7 +73,6 @@ class MappingState:
     received: int = 0
     attempts: int = 0
     duplicates_delivered: int = 0
-    throttled: int = 0
     refused: list[InvocationResult] = field(default_factory=list)  # throttled Invokes (no instance ran)
     # Messages whose delete or visibility change SQS refused even after a retry: message id -> detail.
     unsettled: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -228,14 +227,15 @@ class EventSourceMapping:
         return messages
 
     def _throttled(self) -> bool:
+        """Whether this Invoke attempt is refused; a refusal is recorded as a throttled result."""
         every, limit = self.faults.throttle_every, self.faults.throttle_limit
         if not every:
             return False
         with self._lock:
             self.state.attempts += 1
-            if self.state.attempts % every or (limit and self.state.throttled >= limit):
+            if self.state.attempts % every or (limit and len(self.state.refused) >= limit):
                 return False
-            self.state.throttled += 1
+            self.state.refused.append(self._refused())
             return True
 
     def _invoke(self, instance: FunctionInstance, messages: list[dict[str, Any]]) -> None:
@@ -262,11 +262,9 @@ class EventSourceMapping:
             self.state.invocations.append(Invocation(result, len(messages), len(failed_ids), oldest))
 
     def _invoke_through_throttles(self, instance: FunctionInstance, event: dict[str, Any]) -> InvocationResult:
-        """Invoke; while the Invoke is throttled, record the refusal and retry with the same batch."""
+        """Invoke; while the Invoke is throttled, retry with the same batch after a growing backoff."""
         delay = THROTTLE_BACKOFF_SECONDS
         while self._throttled() and not self._stop.is_set():
-            with self._lock:
-                self.state.refused.append(self._refused())
             self._stop.wait(delay)
             delay = min(delay * 2, THROTTLE_BACKOFF_MAX_SECONDS)
         return instance.invoke(event)

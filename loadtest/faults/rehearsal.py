@@ -80,7 +80,7 @@ class ActiveFaults:
         for fault, plan in zip(self.faults, self.plans, strict=True):
             n = counts.get(fault.name, 0) + self.planted.get(fault.name, 0)
             if plan.mapping is not None:
-                n += mapping.duplicates_delivered + mapping.throttled
+                n += mapping.duplicates_delivered + len(mapping.refused)
             out[fault.name] = n
         return out
 
