@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.analysis.reconcile import QueueContents, Reconciliation, describe_unparseable, keys_of_bodies, reconcile
+from loadtest.analysis.reconcile import QueueContents, Reconciliation, keys_of_bodies, reconcile
 from pipeline.csv_store import rows_to_csv
 
 
@@ -26,7 +26,12 @@ def mixed(tmp_path: Path) -> Reconciliation:
         _part(tmp_path / "p1.csv", ["k0", "k1", "k2", "k3"]),
         _part(tmp_path / "p2.csv", ["k3", "k4", "k5", "stray"]),  # k3 twice, one key nobody expected
     ]
-    poison = describe_unparseable("m-1", 5, '{"v": 1, "run_id": ', "message body is not JSON")
+    poison = {
+        "message_id": "m-1",
+        "receive_count": 5,
+        "error": "message body is not JSON",
+        "first_bytes": '{"v": 1, "run_id": ',
+    }
     dlq = QueueContents(["k5", "k6", "k7", "k7"], [poison])  # k5 is written too; k7 dead-lettered twice
     return reconcile(expected, parts, dlq, queued_keys=["k8", "k1"], in_flight_keys=["k10", "k0"])
 

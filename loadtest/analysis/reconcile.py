@@ -10,8 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.dlq_messages import DecodedMessage, decode_message, peek_messages
 from pipeline.layout import report_prefix
-from pipeline.record import RecordError, parse_message
 
 
 @dataclass
@@ -52,22 +52,20 @@ class QueueContents:
     unparseable: list[dict[str, Any]] = field(default_factory=list)
 
 
-FIRST_BYTES = 120
-
-
-def describe_unparseable(message_id: str, receive_count: Any, body: str, error: str) -> dict[str, Any]:
-    return {"message_id": message_id, "receive_count": receive_count, "error": error, "first_bytes": body[:FIRST_BYTES]}
+def _contents(messages: list[DecodedMessage]) -> QueueContents:
+    contents = QueueContents()
+    for message in messages:
+        if message.key is not None:
+            contents.keys.append(message.key)
+        else:
+            fields = message.to_dict()
+            contents.unparseable.append({k: fields[k] for k in ("message_id", "receive_count", "error", "first_bytes")})
+    return contents
 
 
 def keys_of_bodies(bodies: dict[str, str]) -> QueueContents:
     """Record keys of message bodies (by message id), e.g. of the messages still in flight."""
-    contents = QueueContents()
-    for message_id, body in bodies.items():
-        try:
-            contents.keys.append(parse_message(body).key)
-        except RecordError as exc:
-            contents.unparseable.append(describe_unparseable(message_id, None, body, str(exc)))
-    return contents
+    return _contents([decode_message({"MessageId": mid, "Body": body}) for mid, body in bodies.items()])
 
 
 def download_output(s3: Any, bucket: str, account_id: str, run_id: str, out_dir: Path) -> list[Path]:
@@ -89,34 +87,7 @@ def read_queue(sqs: Any, queue_url: str, wait_seconds: int = 0) -> QueueContents
     Messages stay where they are (made visible again). ``wait_seconds`` long-polls for messages
     that are about to become visible again, such as retries of the last failed invocations.
     """
-    contents, handles = QueueContents(), []
-    while True:
-        got = sqs.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=10,
-            VisibilityTimeout=60,
-            WaitTimeSeconds=wait_seconds,
-            AttributeNames=["ApproximateReceiveCount"],
-        ).get("Messages", [])
-        if not got:
-            break
-        for message in got:
-            handles.append(message["ReceiptHandle"])
-            try:
-                contents.keys.append(parse_message(message["Body"]).key)
-            except RecordError as exc:
-                receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 0)) - 1  # ours excluded
-                contents.unparseable.append(
-                    describe_unparseable(message["MessageId"], receives, message["Body"], str(exc))
-                )
-    for i in range(0, len(handles), 10):
-        sqs.change_message_visibility_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0} for n, h in enumerate(handles[i : i + 10])
-            ],
-        )
-    return contents
+    return _contents(peek_messages(sqs, queue_url, wait_seconds=wait_seconds))
 
 
 def wait_until_visible(sqs: Any, queue_url: str, max_seconds: float) -> int:
