@@ -272,8 +272,8 @@ class S3Lock:
                 return self._try_create(lock_id, started)  # released meanwhile
             raise
         body = current["Body"].read()
-        released = _is_tombstone(body)
-        age = _server_age_seconds(current)
+        released = is_tombstone(body)
+        age = server_age_seconds(current)
         if not released and age <= self.settings.timeout_seconds:
             return None
         try:
@@ -291,7 +291,7 @@ class S3Lock:
         if released:
             return self._acquired(lock_id, resp["ETag"], started, took_over=False)
         self.stats.stale_broken += 1
-        previous = _owner_of(body)
+        previous = owner_of(body)
         self._log(
             "warning",
             "stale lock taken over",
@@ -317,14 +317,14 @@ class S3Lock:
         getattr(self.logger, level)(message, extra={str(k): v for k, v in extra.items()})
 
 
-def _server_age_seconds(response: dict[str, Any]) -> float:
+def server_age_seconds(response: dict[str, Any]) -> float:
     """Age of the object by S3's own clock, falling back to ours if S3 sent no Date."""
     headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
     now = parsedate_to_datetime(headers["date"]) if headers.get("date") else datetime.now(UTC)
     return (now - response["LastModified"]).total_seconds()
 
 
-def _is_tombstone(body: bytes) -> bool:
+def is_tombstone(body: bytes) -> bool:
     """A lock its owner released by overwriting (see ``release``): free to take at once."""
     try:
         return "released" in json.loads(body)
@@ -332,7 +332,7 @@ def _is_tombstone(body: bytes) -> bool:
         return False
 
 
-def _owner_of(body: bytes) -> str:
+def owner_of(body: bytes) -> str:
     try:
         return str(json.loads(body).get("owner", "?"))
     except (ValueError, AttributeError):

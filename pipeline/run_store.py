@@ -20,6 +20,10 @@ from pipeline.record import keys_digest
 STATUS_OPEN = "open"
 STATUS_COMPLETE = "complete"
 STATUS_SHORT = "short"
+# On-call gave up on a run that can never complete (``cidb runs close``): the verifier stops
+# checking it, so its data-loss alarm clears; the reason stays in the record.
+STATUS_CLOSED = "closed"
+DONE_STATUSES = (STATUS_COMPLETE, STATUS_CLOSED)
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,11 @@ class RunRecord:
     expected_keys_key: str
     created_at: float
     status: str = STATUS_OPEN
+    reported_written: int = 0  # the reporters' own count; never trusted by verification
+    verified_written: int | None = None
+    verified_missing: int | None = None
+    verified_at: float | None = None
+    closed_reason: str | None = None
 
 
 def start_run(
@@ -49,7 +58,8 @@ def start_run(
     s3.put_object(
         Bucket=bucket,
         Key=record.expected_keys_key,
-        Body=json.dumps(sorted(keys)).encode(),
+        # In seq order: the position of a key gives its seq, and so its trace id, to `cidb verify`.
+        Body=json.dumps(keys).encode(),
         ContentType="application/json",
     )
     dynamodb.put_item(
@@ -131,6 +141,10 @@ def add_compacted(dynamodb: Any, *, table: str, run_id: str, count: int) -> None
 
 
 def _from_item(item: dict[str, Any]) -> RunRecord:
+    def number(name: str) -> float | None:
+        return float(item[name]["N"]) if name in item else None
+
+    verified_written, verified_missing = number("verified_written"), number("verified_missing")
     return RunRecord(
         run_id=item["run_id"]["S"],
         account_id=item["account_id"]["S"],
@@ -140,6 +154,11 @@ def _from_item(item: dict[str, Any]) -> RunRecord:
         expected_keys_key=item["expected_keys_key"]["S"],
         created_at=float(item["created_at"]["N"]),
         status=item.get("status", {}).get("S", STATUS_OPEN),
+        reported_written=int(number("reported_written") or 0),
+        verified_written=int(verified_written) if verified_written is not None else None,
+        verified_missing=int(verified_missing) if verified_missing is not None else None,
+        verified_at=number("verified_at"),
+        closed_reason=item.get("closed_reason", {}).get("S"),
     )
 
 
@@ -149,20 +168,47 @@ def get_run(dynamodb: Any, *, table: str, run_id: str) -> RunRecord | None:
 
 
 def unverified_runs(dynamodb: Any, *, table: str) -> list[RunRecord]:
-    """Runs not yet found complete; a small table, so a filtered scan is enough."""
+    """Runs not yet found complete nor closed by on-call; a small table, so a filtered scan is enough."""
+    return _scan(
+        dynamodb,
+        TableName=table,
+        FilterExpression="NOT #s IN (:done, :closed)",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":done": {"S": STATUS_COMPLETE}, ":closed": {"S": STATUS_CLOSED}},
+    )
+
+
+def all_runs(dynamodb: Any, *, table: str) -> list[RunRecord]:
+    """Every run, newest first."""
+    return sorted(_scan(dynamodb, TableName=table), key=lambda r: r.created_at, reverse=True)
+
+
+def _scan(dynamodb: Any, **request: Any) -> list[RunRecord]:
     runs, kwargs = [], {}
     while True:
-        page = dynamodb.scan(
-            TableName=table,
-            FilterExpression="#s <> :done",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":done": {"S": STATUS_COMPLETE}},
-            **kwargs,
-        )
+        page = dynamodb.scan(**request, **kwargs)
         runs += [_from_item(i) for i in page.get("Items", [])]
         if "LastEvaluatedKey" not in page:
             return runs
         kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+def close_run(dynamodb: Any, *, table: str, run_id: str, reason: str, closed_by: str) -> None:
+    """Record on-call's decision that a run will never complete; only an existing, unfinished run."""
+    dynamodb.update_item(
+        TableName=table,
+        Key={"run_id": {"S": run_id}},
+        UpdateExpression="SET #s = :closed, closed_reason = :r, closed_by = :by, closed_at = :t",
+        ConditionExpression="attribute_exists(run_id) AND #s <> :done",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={
+            ":closed": {"S": STATUS_CLOSED},
+            ":done": {"S": STATUS_COMPLETE},
+            ":r": {"S": reason},
+            ":by": {"S": closed_by},
+            ":t": {"N": f"{time.time():.3f}"},
+        },
+    )
 
 
 def mark_verified(dynamodb: Any, *, table: str, run_id: str, written: int, missing: int) -> None:

@@ -108,9 +108,10 @@ class CidbPipeline(pulumi.ComponentResource):
         self.register_outputs(self.outputs)
 
     def _outputs(self, region: pulumi.Output[str]) -> dict[str, Any]:
-        """Stack outputs, snake_case; `cidb loadtest --target stack` reads them from `pulumi stack output --json`."""
+        """Stack outputs, snake_case; every `cidb` verb reads them from `pulumi stack output --json`."""
         outputs: dict[str, Any] = {
             "profile": self.spec.profile,
+            "base_name": self.spec.base_name,
             "region": region,
             "topic_arn": self.topic.arn,
             "queue_url": self.queue.url,

@@ -10,7 +10,7 @@ from typing import Any
 from loadtest.emulator.aws_session import AwsSession
 from loadtest.emulator.lambda_bootstrap import InvocationContext
 from loadtest.emulator.moto_server import ACCOUNT_ID
-from loadtest.run.outputs import StackOutputs
+from ops.outputs import StackOutputs
 from pipeline.spec import DeploymentSpec
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.analysis.reconcile import QueueContents, Reconciliation, keys_of_bodies, reconcile
+from ops.reconcile import QueueContents, Reconciliation, keys_of_bodies, reconcile
 from pipeline.csv_store import rows_to_csv
 
 

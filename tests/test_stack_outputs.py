@@ -12,12 +12,13 @@ import pulumi_mocks
 import pytest
 from pulumi_mocks import Deployment, deploy
 
-from loadtest.run.outputs import StackOutputs
+from ops.outputs import StackOutputs
 
 ROOT = Path(__file__).resolve().parent.parent
-# The contract with `cidb loadtest --target stack --outputs FILE`; docs/deploy.md lists the same names.
+# The contract with every `cidb` verb's `--stack`/`--outputs FILE`; docs/deploy.md lists the same names.
 EXPORTS = {
     "profile",
+    "base_name",
     "region",
     "topic_arn",
     "queue_url",
@@ -60,7 +61,7 @@ def test_outputs_name_the_real_resources(tuned: Deployment) -> None:
     assert o["topic_arn"] == tuned.one("aws:sns/topic:Topic").state["arn"]
     assert o["bucket_name"] == tuned.one("aws:s3/bucket:Bucket").state["bucket"]
     assert o["run_table_name"] == spec.run_table_name
-    assert (o["profile"], o["region"]) == ("tuned", pulumi_mocks.REGION)
+    assert (o["profile"], o["region"], o["base_name"]) == ("tuned", pulumi_mocks.REGION, spec.base_name)
     for key in ("collector", "reporter", "verifier"):
         fn = getattr(spec, key)
         assert (o[f"{key}_function_name"], o[f"{key}_log_group_name"]) == (fn.name, fn.log_group), key

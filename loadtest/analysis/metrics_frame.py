@@ -13,8 +13,8 @@ import pandas as pd
 
 from loadtest.emulator.esm import Invocation
 from loadtest.emulator.lambda_runtime import InvocationResult
-from loadtest.run.outputs import StackOutputs
 from loadtest.run.sampler import Sample
+from ops.outputs import StackOutputs
 
 COLUMNS = ["time", "namespace", "metric_name", "dimensions", "value"]
 

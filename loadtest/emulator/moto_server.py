@@ -17,15 +17,12 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from ops.target import EMULATOR_CREDENTIALS, EMULATOR_REGION
+
 HOST = "127.0.0.1"
-REGION = "us-east-1"
+REGION = EMULATOR_REGION
 ACCOUNT_ID = "123456789012"  # moto's default account
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-}
+CREDENTIALS = EMULATOR_CREDENTIALS
 
 
 class EmulatorError(RuntimeError):

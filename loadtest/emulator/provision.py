@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from loadtest.run.outputs import StackOutputs
+from ops.outputs import StackOutputs
 from pipeline.spec import DeploymentSpec
 
 
@@ -61,4 +61,5 @@ def provision(session: Any, spec: DeploymentSpec) -> StackOutputs:
         verifier_log_group_name=spec.verifier.log_group,
         profile=spec.profile,
         region=session.region,
+        base_name=spec.base_name,
     )

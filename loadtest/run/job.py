@@ -22,8 +22,10 @@ from loadtest.analysis.summary import (
     unsettled,
 )
 from loadtest.bench.baseline import baseline_entry
+from loadtest.emulator.aws_session import AwsSession
 from loadtest.run.local_target import run_local
-from loadtest.run.observation import Progress
+from loadtest.run.mirror import mirror_alarms, ship_logs
+from loadtest.run.observation import Progress, RunObservation
 from loadtest.run.options import LoadTestError, LoadTestOptions
 from loadtest.run.stack_target import run_stack
 from pipeline.spec import DeploymentSpec
@@ -62,6 +64,12 @@ def _no_progress(*_: Any) -> None:
     return None
 
 
+def _mirror(endpoint_url: str, obs: RunObservation, alarms: pd.DataFrame) -> None:
+    session = AwsSession(endpoint_url)
+    ship_logs(session.client("logs"), obs.outputs, obs.log_dir, obs.run_id)
+    mirror_alarms(session.client("cloudwatch"), alarms, obs.run_id)
+
+
 def run_loadtest(options: LoadTestOptions, progress: Progress = _no_progress) -> LoadTestResult:
     problems = options.problems()
     if problems:
@@ -70,6 +78,7 @@ def run_loadtest(options: LoadTestOptions, progress: Progress = _no_progress) ->
     report_dir.mkdir(parents=True, exist_ok=True)
     run = run_stack if options.target == "stack" else run_local
     obs = run(options, report_dir, progress)
+    (report_dir / "stack-outputs.json").write_text(obs.outputs.to_json())
 
     emf = load_emf(obs)
     alarms = None
@@ -77,6 +86,8 @@ def run_loadtest(options: LoadTestOptions, progress: Progress = _no_progress) ->
         frame = metric_frame(obs, emf)
         frame.to_csv(report_dir / "metrics.csv", index=False)
         alarms = evaluate_alarms(obs.spec, frame)
+        if options.endpoint_url:
+            _mirror(options.endpoint_url, obs, alarms)
         invocations_table(obs, emf).to_csv(report_dir / "invocations.csv", index=False)
         dashboards = dashboard_figures(obs.spec, frame)
     else:

@@ -37,10 +37,10 @@ from loadtest.run.floor import measure_floor
 from loadtest.run.floor_cache import cached_floor
 from loadtest.run.observation import Progress, RunObservation, reported_written, wait_until_drained
 from loadtest.run.options import LoadTestOptions
-from loadtest.run.outputs import StackOutputs
 from loadtest.run.sampler import QueueSampler
 from loadtest.run.seeding import create_iam_policies, synthetic_records
 from loadtest.run.tail import reconcile_run
+from ops.outputs import StackOutputs
 from pipeline.collection import build_records
 from pipeline.spec import RUNTIME, DeploymentSpec, build_spec
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadtest.analysis.reconcile import Reconciliation
 from loadtest.emulator.aws_session import AwsSession
 from loadtest.emulator.lambda_runtime import InvocationResult
-from loadtest.run.outputs import StackOutputs
 from loadtest.run.sampler import QueueSampler, Sample
+from ops.outputs import StackOutputs
+from ops.reconcile import Reconciliation
 from pipeline.spec import DeploymentSpec
 
 Progress = Callable[[Sample | None, int], None]

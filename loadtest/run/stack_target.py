@@ -14,10 +14,10 @@ from pathlib import Path
 from loadtest.emulator.aws_session import AwsSession
 from loadtest.run.observation import Progress, RunObservation, reported_written, wait_until_drained
 from loadtest.run.options import LoadTestOptions
-from loadtest.run.outputs import load_outputs
 from loadtest.run.sampler import QueueSampler
 from loadtest.run.seeding import synthetic_records
 from loadtest.run.tail import reconcile_run
+from ops.outputs import load_outputs
 from pipeline import run_store
 from pipeline.publisher import BatchPublisher
 from pipeline.spec import build_spec

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from loadtest.analysis.reconcile import (
+from ops.outputs import StackOutputs
+from ops.reconcile import (
     Reconciliation,
     download_output,
     keys_of_bodies,
@@ -13,7 +14,6 @@ from loadtest.analysis.reconcile import (
     reconcile,
     wait_until_visible,
 )
-from loadtest.run.outputs import StackOutputs
 
 
 def reconcile_run(

@@ -1,4 +1,4 @@
-"""The ``cidb`` command line."""
+"""``cidb loadtest`` and ``cidb bench``: options in, tables out."""
 
 from __future__ import annotations
 
@@ -10,11 +10,8 @@ import typer
 from rich.markup import escape
 
 from artifact import ArtifactError, LockError
-from loadtest.bench.baseline import DEFAULT_TOLERANCE, BaselineError, load_baseline
-from loadtest.bench.baseline import save_baseline as store_baseline
-from loadtest.bench.cases import MATRICES
-from loadtest.bench.runner import machine, run_bench
-from loadtest.cli_output import (
+from cidb.app import app
+from cidb.loadtest_output import (
     console,
     print_bench,
     print_rehearsal,
@@ -23,20 +20,17 @@ from loadtest.cli_output import (
     report_fault,
     show_progress,
 )
+from loadtest.bench.baseline import DEFAULT_TOLERANCE, BaselineError, load_baseline
+from loadtest.bench.baseline import save_baseline as store_baseline
+from loadtest.bench.cases import MATRICES
+from loadtest.bench.runner import machine, run_bench
 from loadtest.faults import FAULTS
 from loadtest.faults.rehearsal import UnknownFault, parse_fault_names
 from loadtest.run.job import run_loadtest
 from loadtest.run.options import LoadTestError, LoadTestOptions
-from loadtest.run.outputs import OutputsError
 from loadtest.run.rehearse import run_rehearsal
+from ops.outputs import OutputsError
 from pipeline.spec import OVERRIDES, SpecError, parse_override
-
-app = typer.Typer(help="CIDB pipeline toolkit.", no_args_is_help=True, add_completion=False)
-
-
-@app.callback()
-def main() -> None:
-    """CIDB pipeline toolkit."""
 
 
 def _parse_overrides(values: list[str]) -> dict[str, object]:

@@ -1,7 +1,7 @@
-"""The names a load test needs from a deployment: the Pulumi stack's outputs.
+"""The names every verb needs from a deployment: the Pulumi stack's outputs.
 
-Local provisioning returns the same structure, so a local run and a run against a
-deployed stack follow one code path after set-up.
+Local provisioning returns the same structure, so the load test, the on-call verbs, a local
+run and a run against a deployed stack follow one code path after set-up.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 class OutputsError(ValueError):
-    """Stack outputs are missing a name the load test needs."""
+    """Stack outputs are missing a name the verbs need, or cannot be read."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class StackOutputs:
     verifier_log_group_name: str
     profile: str
     region: str
+    base_name: str  # prefix of alarm, dashboard and saved-query names
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

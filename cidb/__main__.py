@@ -1,0 +1,5 @@
+"""``python -m cidb`` runs the ``cidb`` command line."""
+
+from cidb.cli import app
+
+app(prog_name="cidb")
