@@ -1,6 +1,6 @@
 """CloudWatch alarm state changes -> short chat messages with the links on-call needs. Pure: no I/O.
 
-A chat webhook (Slack, Microsoft Teams, a generic JSON endpoint) cannot read an SNS envelope, so the
+A chat webhook (Slack, Microsoft Teams, Google Chat, a generic JSON endpoint) cannot read an SNS envelope, so the
 notifier (:mod:`pipeline.notifier`) parses the alarm JSON here and renders one message: the alarm,
 its severity (the last part of its name, see ``monitoring.naming.alarm_name``), the new state and
 the reason, with links to the runbook entry, the alarm's dashboard and the saved Logs Insights query
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -45,9 +45,9 @@ SEVERITIES = ("critical", "warning", "page")
 DEFAULT_RUNBOOK_BASE = "docs/runbook.md"
 # After the state change, so the log lines written while the alarm fired are in the window too.
 WINDOW_AFTER = timedelta(minutes=5)
-# A composite alarm has no period of its own; its children alarm on periods of at most 5 minutes
-# (except the daily heartbeat), so half an hour covers what made them fire.
-COMPOSITE_LOOKBACK = timedelta(minutes=30)
+# A composite alarm has no period of its own (nor does a metric-math alarm at the top of its Trigger); the
+# children alarm on periods of at most 5 minutes (except the daily heartbeat), so half an hour covers them.
+DEFAULT_LOOKBACK = timedelta(minutes=30)
 TOP_DLQ_ERRORS = 3
 
 
@@ -68,11 +68,12 @@ class AlarmEvent:
     description: str = ""
     period_seconds: int | None = None  # metric alarms only
     evaluation_periods: int | None = None  # metric alarms only
+    rule: str = ""  # composite alarms only
     triggering_children: tuple[str, ...] = ()  # composite alarms only
 
     @property
     def composite(self) -> bool:
-        return self.period_seconds is None
+        return bool(self.rule)
 
     @property
     def severity(self) -> str:
@@ -82,7 +83,7 @@ class AlarmEvent:
     def window(self) -> tuple[datetime, datetime]:
         """The time the alarm looked at, plus a few minutes after it changed state."""
         if self.period_seconds is None:
-            lookback = COMPOSITE_LOOKBACK
+            lookback = DEFAULT_LOOKBACK
         else:
             lookback = timedelta(seconds=self.period_seconds * (self.evaluation_periods or 1))
         return self.changed_at - lookback, self.changed_at + WINDOW_AFTER
@@ -111,6 +112,7 @@ def parse_alarm(message: str) -> AlarmEvent:
         description=body.get("AlarmDescription") or "",
         period_seconds=int(trigger["Period"]) if "Period" in trigger else None,
         evaluation_periods=int(trigger["EvaluationPeriods"]) if "EvaluationPeriods" in trigger else None,
+        rule=body.get("AlarmRule") or "",
         triggering_children=children,
     )
 
@@ -188,7 +190,7 @@ class AlarmMessage:
     reason: str
     changed_at: str
     links: tuple[tuple[str, str], ...] = ()  # (label, url)
-    dlq: tuple[str, ...] = field(default_factory=tuple)
+    dlq: tuple[str, ...] = ()
 
     @property
     def title(self) -> str:
@@ -342,6 +344,15 @@ def to_teams(message: AlarmMessage) -> dict[str, Any]:
     }
 
 
+def to_google_chat(message: AlarmMessage) -> dict[str, Any]:
+    """Google Chat incoming webhook: one text message; ``*bold*`` and ``<url|label>`` links are its markup."""
+    links = " · ".join(f"<{url}|{label}>" for label, url in message.links)
+    lines = [f"*{message.title}*", message.reason or "(no reason given)", links]
+    if message.dlq:
+        lines += ["*DLQ*", *(f"• {line}" for line in message.dlq)]
+    return {"text": "\n".join(lines)}
+
+
 def to_json(message: AlarmMessage) -> dict[str, Any]:
     """A generic webhook: every field by name, links as a label -> URL object."""
     return {
@@ -360,6 +371,7 @@ def to_json(message: AlarmMessage) -> dict[str, Any]:
 RENDERERS: dict[str, Callable[[AlarmMessage], dict[str, Any]]] = {
     "slack": to_slack,
     "teams": to_teams,
+    "googlechat": to_google_chat,
     "json": to_json,
 }
 CHAT_FORMATS = tuple(RENDERERS)

@@ -1,6 +1,6 @@
 """Alarm notifier Lambda: CloudWatch alarm state changes on SNS -> one chat message each.
 
-Chat webhooks (Slack, Teams, a generic JSON endpoint) cannot read an SNS envelope or confirm a
+Chat webhooks (Slack, Teams, Google Chat, a generic JSON endpoint) cannot read an SNS envelope or confirm a
 subscription, so this function, subscribed to the alarm topic(s), posts what on-call can act on
 (see :mod:`pipeline.alarm_message`). A DLQ alarm also shows the DLQ's top errors, read without
 consuming the messages (:func:`pipeline.dlq_messages.peek_messages`); failing to read them is said
@@ -9,7 +9,7 @@ and then the notifier's own DLQ take over.
 
 Environment variables
 ---------------------
-CIDB_CHAT_FORMAT             ``slack``, ``teams`` or ``json``
+CIDB_CHAT_FORMAT             ``slack``, ``teams``, ``googlechat`` or ``json``
 CIDB_WEBHOOK_SECRET          name or ARN of the Secrets Manager secret holding the webhook URL (read, cached)
 CIDB_ALARM_ROUTES_PARAMETER  SSM parameter holding the routing table (``monitoring.alarm_links.routing_table``)
 CIDB_DLQ_URL                 the pipeline's DLQ, peeked for DLQ alarms (optional)

@@ -80,7 +80,7 @@ class Notifications:
 
     emails: tuple[str, ...] = ()
     webhook_url: str | None = None  # a paging service (PagerDuty, Opsgenie) that reads SNS itself
-    chat_format: str | None = None  # slack, teams or json: an AlarmNotifier function posts to a chat webhook
+    chat_format: str | None = None  # one of pipeline.alarm_message.CHAT_FORMATS: an AlarmNotifier posts to chat
     chat_webhook_secret: str | None = None  # Secrets Manager secret (name or ARN) holding the chat webhook URL
 
 

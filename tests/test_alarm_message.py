@@ -97,6 +97,7 @@ def test_metric_alarm_links_runbook_dashboard_and_query_over_its_window():
 def test_composite_alarm_names_its_children_and_looks_back_half_an_hour():
     event = parse_alarm(sns_message("sns-alarm-composite.json"))
     assert event.composite and event.triggering_children == ("cidb-dev-dlq-depth-critical",)
+    assert not parse_alarm(sns_message("sns-alarm-dlq-depth.json")).composite
     message = build_message(event, routing().route(event.name))
     assert message.title == "ALARM: cidb-dev-pipeline-unhealthy-page (page)"
     assert message.reason.endswith("Triggered by: cidb-dev-dlq-depth-critical.")
@@ -182,3 +183,24 @@ def test_alarm_missing_from_the_routing_table_still_links_the_alarm():
 def test_not_an_alarm_says_what_is_wrong(raw, says):
     with pytest.raises(AlarmMessageError, match=re.escape(says)):
         parse_alarm(raw)
+
+
+def test_google_chat_is_one_text_with_its_link_markup():
+    event = parse_alarm(sns_message("sns-alarm-dlq-depth.json"))
+    payload = render("googlechat", build_message(event, routing().route(event.name)))
+    assert set(payload) == {"text"}
+    assert payload["text"].startswith("*ALARM: cidb-dev-dlq-depth-critical (critical)*\n")
+    assert "<docs/runbook.md#dlq-depth|Runbook>" in payload["text"]
+
+
+def test_every_slack_text_stays_within_slacks_3000_characters():
+    """The Logs Insights link is the long one; the longest query must still fit one block."""
+    table = routing()
+    body = json.loads(sns_message("sns-alarm-dlq-depth.json"))
+    dlq = DlqSummary(groups=tuple((f"error {n} " + "x" * 150, 5, 1) for n in range(10)))
+    for alarm in table.table["alarms"]:
+        event = parse_alarm(json.dumps({**body, "AlarmName": alarm}))
+        payload = render("slack", build_message(event, table.route(alarm), runbook_base=RUNBOOK_BASE, dlq=dlq))
+        for block in payload["blocks"]:
+            for text in [block.get("text", {}).get("text", "")] + [e["text"] for e in block.get("elements", [])]:
+                assert len(text) <= 3000, f"{alarm}: a Slack block of {len(text)} characters"

@@ -21,7 +21,8 @@ from loadtest.emulator.aws_session import AwsSession
 from monitoring import build_monitoring
 from monitoring.alarm_links import routing_table
 from pipeline import env as env_names
-from pipeline.notifier import DeliveryError, handler
+from pipeline.notifier import DeliveryError, NotifierSettings, handler
+from pipeline.settings import ConfigError
 from pipeline.spec import build_spec
 from queries import load_query
 
@@ -176,3 +177,16 @@ def test_the_handler_imports_from_the_lambda_artifact_alone():
     code = f"import sys; sys.path[:0] = [{str(task)!r}, {str(opt / 'python')!r}]\nimport pipeline.notifier"
     done = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-1500:]
+
+
+def test_missing_or_bad_environment_names_the_variable():
+    with pytest.raises(ConfigError, match=env_names.ENV_WEBHOOK_SECRET):
+        NotifierSettings.from_env({env_names.ENV_CHAT_FORMAT: "slack", env_names.ENV_ALARM_ROUTES_PARAMETER: "/p"})
+    with pytest.raises(ConfigError, match=f"{env_names.ENV_CHAT_FORMAT}='discord'"):
+        NotifierSettings.from_env(
+            {
+                env_names.ENV_CHAT_FORMAT: "discord",
+                env_names.ENV_WEBHOOK_SECRET: "s",
+                env_names.ENV_ALARM_ROUTES_PARAMETER: "/p",
+            }
+        )
