@@ -53,9 +53,9 @@ OTHER_KEYS = (
     "tracing",
     "alarmEmails",
     "alarmWebhookUrl",
+    "loadTestPrincipalArns",
     "chatFormat",
     "chatWebhookSecret",
-    "loadTestPrincipalArns",
 )
 CONFIG_KEYS = (*OTHER_KEYS, *OVERRIDE_KEYS)
 
@@ -63,11 +63,11 @@ _NAME = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
 _SCHEDULE = re.compile(r"^(rate|cron)\(.+\)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # An IAM role or user ARN in any partition, with an optional path (SSO roles live under one).
+_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[A-Za-z0-9+=,.@_/-]+$")
 # A Secrets Manager secret's name, or its full ARN (which ends in a 6-character random suffix).
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$")
 NO_CHAT = "none"
-_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[A-Za-z0-9+=,.@_/-]+$")
 
 
 class StackConfigError(pulumi.RunError):
@@ -79,9 +79,7 @@ class Notifications:
     """Where alarms go; read here, used by the monitoring component."""
 
     emails: tuple[str, ...] = ()
-    webhook_url: str | None = None  # a paging service (PagerDuty, Opsgenie) that reads SNS itself
-    chat_format: str | None = None  # one of pipeline.alarm_message.CHAT_FORMATS: an AlarmNotifier posts to chat
-    chat_webhook_secret: str | None = None  # Secrets Manager secret (name or ARN) holding the chat webhook URL
+    webhook_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +89,16 @@ class StackSettings:
     # IAM roles/users (e.g. the operator running `cidb loadtest --target stack`) that may use
     # the topic's KMS key to publish; empty means only the collector publishes.
     load_test_principal_arns: tuple[str, ...] = ()
+    # Alarm messages to a chat webhook through stack.notifier.AlarmNotifier; None: no notifier.
+    chat: ChatNotifications | None = None
+
+
+@dataclass(frozen=True)
+class ChatNotifications:
+    """``cidb:chatFormat`` and ``cidb:chatWebhookSecret``: the secret's name or ARN, never the URL."""
+
+    chat_format: str  # one of pipeline.alarm_message.CHAT_FORMATS
+    webhook_secret: str  # Secrets Manager secret name or ARN
 
 
 def read_settings(config: pulumi.Config | None = None, *, stack: str | None = None) -> StackSettings:
@@ -122,10 +130,9 @@ def read_settings(config: pulumi.Config | None = None, *, stack: str | None = No
         )
     return StackSettings(
         spec=spec,
-        notifications=_notifications(
-            values["alarmEmails"], values["alarmWebhookUrl"], values["chatFormat"], values["chatWebhookSecret"]
-        ),
+        notifications=_notifications(values["alarmEmails"], values["alarmWebhookUrl"]),
         load_test_principal_arns=_principal_arns(values["loadTestPrincipalArns"]),
+        chat=_chat(values["chatFormat"] or NO_CHAT, values["chatWebhookSecret"] or None),
     )
 
 
@@ -178,9 +185,7 @@ def _bool(key: str, raw: str) -> bool:
     return lowered == "true"
 
 
-def _notifications(
-    emails_raw: str | None, webhook_raw: str | None, chat_raw: str | None, secret_raw: str | None
-) -> Notifications:
+def _notifications(emails_raw: str | None, webhook_raw: str | None) -> Notifications:
     try:
         emails = json.loads(emails_raw) if emails_raw else []
     except json.JSONDecodeError:
@@ -192,39 +197,7 @@ def _notifications(
         )
     if webhook_raw and not webhook_raw.startswith("https://"):
         raise StackConfigError(f"{_full('alarmWebhookUrl')}={webhook_raw!r} must be an https:// URL or empty")
-    chat_format, secret = _chat(chat_raw or NO_CHAT, secret_raw or None)
-    return Notifications(
-        emails=tuple(emails), webhook_url=webhook_raw or None, chat_format=chat_format, chat_webhook_secret=secret
-    )
-
-
-def _chat(chat_format: str, secret: str | None) -> tuple[str | None, str | None]:
-    """A chat format needs the name of the secret that holds its webhook URL, and never the URL itself."""
-    fmt, key = _full("chatFormat"), _full("chatWebhookSecret")
-    if chat_format not in (NO_CHAT, *CHAT_FORMATS):
-        raise StackConfigError(
-            f"{fmt}={chat_format!r} must be one of {(NO_CHAT, *CHAT_FORMATS)}; e.g. `pulumi config set {fmt} slack`"
-        )
-    if secret and "://" in secret:
-        raise StackConfigError(
-            f"{key} must name a Secrets Manager secret, not hold the URL; store the URL with "
-            "`aws secretsmanager create-secret --name cidb/chat-webhook --secret-string <url>` and set the name"
-        )
-    if secret and not (_SECRET_ARN.match(secret) or _SECRET_NAME.match(secret)):
-        raise StackConfigError(f"{key}={secret!r} must be a Secrets Manager secret name or its full ARN")
-    if chat_format == NO_CHAT:
-        if secret:
-            raise StackConfigError(
-                f"{key} is set but {fmt} is {NO_CHAT!r}; `pulumi config set {fmt} slack` (or teams, json) "
-                f"or `pulumi config rm {key}`"
-            )
-        return None, None
-    if not secret:
-        raise StackConfigError(
-            f"{fmt}={chat_format!r} needs {key}: the Secrets Manager secret holding the webhook URL; "
-            f"`pulumi config set {key} cidb/chat-webhook` (see docs/deploy.md)"
-        )
-    return chat_format, secret
+    return Notifications(emails=tuple(emails), webhook_url=webhook_raw or None)
 
 
 def _principal_arns(raw: str | None) -> tuple[str, ...]:
@@ -247,3 +220,32 @@ def _principal_arns(raw: str | None) -> tuple[str, ...]:
             "arn:<partition>:sts::<account>:assumed-role/<role>/<session>, give the role's ARN)"
         )
     return tuple(dict.fromkeys(arns))
+
+
+def _chat(chat_format: str, secret: str | None) -> ChatNotifications | None:
+    """A chat format needs the name of the secret that holds its webhook URL, and never the URL itself."""
+    fmt, key = _full("chatFormat"), _full("chatWebhookSecret")
+    if chat_format not in (NO_CHAT, *CHAT_FORMATS):
+        raise StackConfigError(
+            f"{fmt}={chat_format!r} must be one of {(NO_CHAT, *CHAT_FORMATS)}; e.g. `pulumi config set {fmt} slack`"
+        )
+    if secret and "://" in secret:
+        raise StackConfigError(
+            f"{key} must name a Secrets Manager secret, not hold the URL; store the URL with "
+            "`aws secretsmanager create-secret --name cidb/chat-webhook --secret-string <url>` and set the name"
+        )
+    if secret and not (_SECRET_ARN.match(secret) or _SECRET_NAME.match(secret)):
+        raise StackConfigError(f"{key}={secret!r} must be a Secrets Manager secret name or its full ARN")
+    if chat_format == NO_CHAT:
+        if secret:
+            raise StackConfigError(
+                f"{key} is set but {fmt} is {NO_CHAT!r}; `pulumi config set {fmt} slack` (or another format) "
+                f"or `pulumi config rm {key}`"
+            )
+        return None
+    if not secret:
+        raise StackConfigError(
+            f"{fmt}={chat_format!r} needs {key}: the Secrets Manager secret holding the webhook URL; "
+            f"`pulumi config set {key} cidb/chat-webhook` (see docs/deploy.md)"
+        )
+    return ChatNotifications(chat_format, secret)

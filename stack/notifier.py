@@ -9,7 +9,7 @@ retries is parked in the notifier's own encrypted queue, which is alarmed.
 
 Example (in ``__main__.py``)::
 
-    alarm_notifier("cidb-notifier", pipeline, settings.notifications, topic_arns=[monitoring.alarm_topic_arn])
+    alarm_notifier("cidb-notifier", pipeline, settings.chat, topic_arns=[monitoring.alarm_topic_arn])
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pipeline.alarm_message import DEFAULT_RUNBOOK_BASE
 from pipeline.spec import DeploymentSpec, FunctionSpec
 from stack import iam
 from stack.archive import lambda_artifact, source_code_hash, zip_archive
-from stack.config import Notifications
+from stack.config import ChatNotifications
 from stack.functions import LambdaFunction, function_role
 from stack.pipeline import CidbPipeline
 
@@ -228,21 +228,21 @@ def _alarm(
 def alarm_notifier(
     name: str,
     pipeline: CidbPipeline,
-    notifications: Notifications,
+    chat: ChatNotifications | None,
     *,
     topic_arns: Sequence[pulumi.Input[str]],
     runbook_base: str = DEFAULT_RUNBOOK_BASE,
     opts: pulumi.ResourceOptions | None = None,
 ) -> AlarmNotifier | None:
     """The notifier when ``cidb:chatFormat`` names a format; None (nothing created) otherwise."""
-    if not notifications.chat_format or not notifications.chat_webhook_secret:
+    if chat is None:
         return None
     return AlarmNotifier(
         name,
         pipeline.spec,
         topic_arns=topic_arns,
-        chat_format=notifications.chat_format,
-        webhook_secret=notifications.chat_webhook_secret,
+        chat_format=chat.chat_format,
+        webhook_secret=chat.webhook_secret,
         pipeline_dlq=pipeline.dlq,
         layer_arn=pipeline.layer.arn,
         runbook_base=runbook_base,

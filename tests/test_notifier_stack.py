@@ -42,7 +42,7 @@ def deploy_with_notifier(config: dict[str, str], topics: int = 1) -> Deployment:
         pipeline = CidbPipeline("cidb", settings.spec)
         topic = pulumi_aws.sns.Topic("alarm-topic", name="cidb-dev-alarms")
         arns = [topic.arn, *[PAGE_TOPIC] * (topics - 1)]
-        built["notifier"] = alarm_notifier("cidb-notifier", pipeline, settings.notifications, topic_arns=arns)
+        built["notifier"] = alarm_notifier("cidb-notifier", pipeline, settings.chat, topic_arns=arns)
         return pulumi.Output.all(**pipeline.outputs).apply(lambda values: built.update(outputs=values))
 
     program()
