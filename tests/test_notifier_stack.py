@@ -104,7 +104,12 @@ def test_routing_table_is_an_ssm_parameter_the_function_reads(with_chat):
     value = parameter.state["value"]
     value = value["value"] if isinstance(value, dict) else value  # pulumi_aws marks Parameter.value secret
     table = json.loads(value)
-    assert "cidb-dev-dlq-depth-critical" in table["alarms"] and "cidb-dev-notifier-dlq-depth-warning" in table["alarms"]
+    assert table["alarms"]["cidb-dev-dlq-depth-critical"] == ["dlq-depth", "reporter-errors"]
+    assert table["alarms"]["cidb-dev-notifier-dlq-depth-warning"] == [
+        "notifier-dlq",
+        "reporter-errors",
+        [notifier_function(with_chat).state["loggingConfig"]["logGroup"]],
+    ], "the notifier's own alarm queries the notifier's log group"
     assert parameter.state["tier"] == parameter_tier(value) == "Advanced", f"{len(value)} bytes"
 
 
