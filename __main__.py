@@ -5,6 +5,7 @@ import pulumi
 from monitoring import MonitoredResources
 from monitoring.component import PipelineMonitoring
 from stack import CidbPipeline, read_settings
+from stack.notifier import alarm_notifier
 
 ROLES = ("collector", "reporter", "verifier")
 
@@ -24,6 +25,7 @@ monitoring = PipelineMonitoring(
     webhook_url=settings.notifications.webhook_url,
     opts=pulumi.ResourceOptions(depends_on=[pipeline]),
 )
+alarm_notifier("cidb-notifier", pipeline, settings.chat, topic_arns=[monitoring.alarm_topic_arn])
 for name, value in pipeline.outputs.items():
     pulumi.export(name, value)
 pulumi.export("alarm_topic_arn", monitoring.alarm_topic_arn)

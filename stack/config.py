@@ -20,6 +20,7 @@ from typing import Any
 
 import pulumi
 
+from pipeline.alarm_message import CHAT_FORMATS
 from pipeline.spec import DEFAULT_PROFILE, OFF, PROFILES, DeploymentSpec, SpecError, build_spec, parse_override
 from stack.storage import BUCKET_PREFIX_MAX, bucket_prefix
 
@@ -53,6 +54,8 @@ OTHER_KEYS = (
     "alarmEmails",
     "alarmWebhookUrl",
     "loadTestPrincipalArns",
+    "chatFormat",
+    "chatWebhookSecret",
 )
 CONFIG_KEYS = (*OTHER_KEYS, *OVERRIDE_KEYS)
 
@@ -61,6 +64,10 @@ _SCHEDULE = re.compile(r"^(rate|cron)\(.+\)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # An IAM role or user ARN in any partition, with an optional path (SSO roles live under one).
 _PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[A-Za-z0-9+=,.@_/-]+$")
+# A Secrets Manager secret's name, or its full ARN (which ends in a 6-character random suffix).
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$")
+NO_CHAT = "none"
 
 
 class StackConfigError(pulumi.RunError):
@@ -82,6 +89,16 @@ class StackSettings:
     # IAM roles/users (e.g. the operator running `cidb loadtest --target stack`) that may use
     # the topic's KMS key to publish; empty means only the collector publishes.
     load_test_principal_arns: tuple[str, ...] = ()
+    # Alarm messages to a chat webhook through stack.notifier.AlarmNotifier; None: no notifier.
+    chat: ChatNotifications | None = None
+
+
+@dataclass(frozen=True)
+class ChatNotifications:
+    """``cidb:chatFormat`` and ``cidb:chatWebhookSecret``: the secret's name or ARN, never the URL."""
+
+    chat_format: str  # one of pipeline.alarm_message.CHAT_FORMATS
+    webhook_secret: str  # Secrets Manager secret name or ARN
 
 
 def read_settings(config: pulumi.Config | None = None, *, stack: str | None = None) -> StackSettings:
@@ -115,6 +132,7 @@ def read_settings(config: pulumi.Config | None = None, *, stack: str | None = No
         spec=spec,
         notifications=_notifications(values["alarmEmails"], values["alarmWebhookUrl"]),
         load_test_principal_arns=_principal_arns(values["loadTestPrincipalArns"]),
+        chat=_chat(values["chatFormat"] or NO_CHAT, values["chatWebhookSecret"] or None),
     )
 
 
@@ -202,3 +220,32 @@ def _principal_arns(raw: str | None) -> tuple[str, ...]:
             "arn:<partition>:sts::<account>:assumed-role/<role>/<session>, give the role's ARN)"
         )
     return tuple(dict.fromkeys(arns))
+
+
+def _chat(chat_format: str, secret: str | None) -> ChatNotifications | None:
+    """A chat format needs the name of the secret that holds its webhook URL, and never the URL itself."""
+    fmt, key = _full("chatFormat"), _full("chatWebhookSecret")
+    if chat_format not in (NO_CHAT, *CHAT_FORMATS):
+        raise StackConfigError(
+            f"{fmt}={chat_format!r} must be one of {(NO_CHAT, *CHAT_FORMATS)}; e.g. `pulumi config set {fmt} slack`"
+        )
+    if secret and "://" in secret:
+        raise StackConfigError(
+            f"{key} must name a Secrets Manager secret, not hold the URL; store the URL with "
+            "`aws secretsmanager create-secret --name cidb/chat-webhook --secret-string <url>` and set the name"
+        )
+    if secret and not (_SECRET_ARN.match(secret) or _SECRET_NAME.match(secret)):
+        raise StackConfigError(f"{key}={secret!r} must be a Secrets Manager secret name or its full ARN")
+    if chat_format == NO_CHAT:
+        if secret:
+            raise StackConfigError(
+                f"{key} is set but {fmt} is {NO_CHAT!r}; `pulumi config set {fmt} slack` (or another format) "
+                f"or `pulumi config rm {key}`"
+            )
+        return None
+    if not secret:
+        raise StackConfigError(
+            f"{fmt}={chat_format!r} needs {key}: the Secrets Manager secret holding the webhook URL; "
+            f"`pulumi config set {key} cidb/chat-webhook` (see docs/deploy.md)"
+        )
+    return ChatNotifications(chat_format, secret)

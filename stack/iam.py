@@ -297,3 +297,38 @@ def alarm_topic_policy(*, topic_arn: Any, account: Any, region: Any, partition: 
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
         },
     )
+
+
+def notifier_statements(
+    *,
+    secret_arn: Any,
+    secrets_manager_endpoint: Any,
+    key_arns: Any,
+    routes_parameter_arn: Any,
+    dlq_arn: Any,
+    failure_queue_arn: Any,
+) -> list[Statement]:
+    """The alarm notifier: its secret and routing table, a peek at the pipeline's DLQ, its own failure queue.
+
+    ``kms:Decrypt`` is for a secret encrypted with a customer managed key (the AWS managed
+    ``aws/secretsmanager`` key needs none); the conditions let it decrypt only through Secrets
+    Manager (``secrets_manager_endpoint``: ``secretsmanager.<region>.amazonaws.com``) and only this
+    secret, whatever the key (``key_arns``: every key of the account and region).
+    """
+    return [
+        allow("ReadWebhookSecret", ["secretsmanager:GetSecretValue"], [secret_arn]),
+        allow(
+            "DecryptWebhookSecretOnly",
+            ["kms:Decrypt"],
+            [key_arns],
+            condition={
+                "StringEquals": {"kms:ViaService": secrets_manager_endpoint},
+                "StringLike": {"kms:EncryptionContext:SecretARN": secret_arn},
+            },
+        ),
+        allow("ReadAlarmRoutes", ["ssm:GetParameter"], [routes_parameter_arn]),
+        # pipeline.dlq_messages.peek_messages: receive, then make visible again (ChangeMessageVisibilityBatch).
+        allow("PeekPipelineDlq", ["sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"], [dlq_arn]),
+        # Lambda sends an event that failed every retry to the on-failure destination as the function's role.
+        allow("ParkFailedAlarms", ["sqs:SendMessage"], [failure_queue_arn]),
+    ]

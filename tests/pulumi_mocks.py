@@ -80,6 +80,8 @@ def mocked_outputs(
         case "aws:cloudwatch/metricAlarm:MetricAlarm" | "aws:cloudwatch/compositeAlarm:CompositeAlarm":
             alarm = inputs.get("alarmName") or name
             return alarm, {"arn": _arn("cloudwatch", f"alarm:{alarm}")}
+        case "aws:ssm/parameter:Parameter":
+            return physical, {"arn": _arn("ssm", f"parameter{physical}"), "name": physical}
         case _:
             return f"{name}-id", {}
 

@@ -10,6 +10,7 @@ import pytest
 from loadtest.faults import FAULTS
 from loadtest.faults.catalog import alarm_matches
 from monitoring import View, build_monitoring
+from monitoring.notifier import notifier_dlq_alarm
 from pipeline.spec import PROFILES, build_spec
 from queries import load_queries
 
@@ -26,8 +27,9 @@ def _entries() -> dict[str, str]:
 
 
 def _alarms(profile: str) -> list:
-    monitoring = build_monitoring(build_spec(profile))
-    return [*monitoring.alarms, monitoring.composite]
+    spec = build_spec(profile)
+    monitoring = build_monitoring(spec)
+    return [*monitoring.alarms, monitoring.composite, notifier_dlq_alarm(spec, f"{spec.base_name}-alarm-notifier-dlq")]
 
 
 @pytest.mark.parametrize("profile", PROFILES)
