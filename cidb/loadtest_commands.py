@@ -24,6 +24,7 @@ from loadtest.bench.baseline import DEFAULT_TOLERANCE, BaselineError, load_basel
 from loadtest.bench.baseline import save_baseline as store_baseline
 from loadtest.bench.cases import MATRICES
 from loadtest.bench.runner import machine, run_bench
+from loadtest.emulator.moto_server import EmulatorError, MotoServer
 from loadtest.faults import FAULTS
 from loadtest.faults.rehearsal import UnknownFault, parse_fault_names
 from loadtest.run.job import run_loadtest
@@ -187,3 +188,25 @@ def bench(
     console.print(f"Report: {out_dir / 'bench.html'}")
     if result.regressions:
         raise typer.Exit(1)
+
+
+@app.command()
+def emulator(
+    port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default: a free one).")] = None,
+) -> None:
+    """Run the embedded AWS emulator until Ctrl-C, to practise on-call verbs against load tests.
+
+    Example: `cidb emulator --port 5000`, then in another shell `cidb loadtest --endpoint-url
+    http://127.0.0.1:5000 --fault poison` and `cidb status --endpoint-url http://127.0.0.1:5000`.
+    """
+    server = MotoServer(port=port)
+    try:
+        server.start()
+    except EmulatorError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"Emulator on {server.endpoint_url} (Ctrl-C stops it).")
+    try:
+        raise typer.Exit(server.wait())
+    except KeyboardInterrupt:
+        server.stop()

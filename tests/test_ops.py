@@ -24,12 +24,14 @@ from loadtest.emulator.moto_server import ACCOUNT_ID, MotoServer
 from loadtest.faults.lock_release import plant_stale_lock
 from loadtest.run.job import LoadTestResult, run_loadtest
 from loadtest.run.options import LoadTestOptions
+from ops.dlq import redrive, show
 from ops.errors import OpsError
 from ops.locks import break_lock, run_lock
 from ops.runs import get_run
 from ops.target import resolve_target
 from pipeline import run_store
 from pipeline.collection import build_records, synthetic_policies, trace_id
+from pipeline.dlq_messages import peek_messages
 from pipeline.layout import index_key
 from pipeline.lock import S3Lock
 from pipeline.settings import LockSettings
@@ -294,3 +296,29 @@ def test_a_stack_without_the_outputs_and_an_endpoint_that_is_down(tmp_path: Path
     assert result.exit_code == 2 and "lacks stack outputs" in result.output and "base_name" in result.output
     down = cidb("status", "--endpoint-url", "http://127.0.0.1:9")
     assert down.exit_code == 2 and "cannot reach http://127.0.0.1:9" in down.output
+
+
+def test_redrive_deletes_only_what_sqs_confirmed_it_sent(poisoned: Deployed) -> None:
+    # GIVEN 4 records in the DLQ, and SQS refusing one entry of each SendMessageBatch
+    outputs = poisoned.outputs
+    bodies = _start_run(poisoned, "refused-send", 4)
+    sqs = poisoned.session.client("sqs")
+    sqs.send_message_batch(
+        QueueUrl=outputs.dlq_url, Entries=[{"Id": str(n), "MessageBody": b} for n, b in enumerate(bodies)]
+    )
+    target = resolve_target(outputs_file=poisoned.outputs_file, endpoint_url=poisoned.endpoint)
+
+    def refuse_first_entry(parsed: dict[str, Any], **_: Any) -> None:
+        first, *rest = parsed.get("Successful", [])
+        parsed["Successful"] = rest
+        parsed["Failed"] = [{"Id": first["Id"], "SenderFault": False, "Code": "InternalError", "Message": "test"}]
+
+    target.client("sqs").meta.events.register("after-call.sqs.SendMessageBatch", refuse_first_entry)
+    # WHEN it is redriven
+    result = redrive(target, force=True, rate=100)
+    # THEN the refused message stays in the DLQ: nothing is lost, and it is named. (moto did send it; only the
+    # answer said not. The copy left in the DLQ is then a duplicate at worst, which the reporter drops.)
+    assert (result.moved, len(result.failed_sends)) == (3, 1), result
+    in_dlq = [m.key for m in show(target).messages if m.record and m.record.run_id == "refused-send"]
+    queued = {m.key for m in peek_messages(sqs, outputs.queue_url) if m.record and m.record.run_id == "refused-send"}
+    assert len(in_dlq) == 1 and len(queued | set(in_dlq)) == 4

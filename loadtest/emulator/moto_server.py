@@ -38,8 +38,8 @@ def free_port() -> int:
 class MotoServer:
     """Start moto's server (through :mod:`loadtest.emulator.moto_main`) on a free port; stop it on exit."""
 
-    def __init__(self, *, log_path: Path | None = None, startup_timeout: float = 30.0) -> None:
-        self.port = free_port()
+    def __init__(self, *, log_path: Path | None = None, startup_timeout: float = 30.0, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.log_path = log_path
         self.startup_timeout = startup_timeout
         self._proc: subprocess.Popen[bytes] | None = None
@@ -67,6 +67,10 @@ class MotoServer:
                 time.sleep(0.1)
         self.stop()
         raise EmulatorError(f"moto server did not answer on {self.endpoint_url} within {self.startup_timeout:.0f} s")
+
+    def wait(self) -> int:
+        """Block until the server exits (on-call practice: ``cidb emulator`` runs until Ctrl-C)."""
+        return self._proc.wait() if self._proc else 0
 
     def stop(self) -> None:
         if self._proc and self._proc.poll() is None:
