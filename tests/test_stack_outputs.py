@@ -30,7 +30,7 @@ EXPORTS = {
     "run_table_name",
     *(f"{key}_{what}" for key in ("collector", "reporter", "verifier") for what in ("function_name", "log_group_name")),
 }
-MONITORING_EXPORTS = {"alarm_topic_arn", "dashboards"}
+MONITORING_EXPORTS = {"page_topic_arn", "ticket_topic_arn", "dashboards"}
 
 
 @pytest.fixture(scope="module")
