@@ -72,9 +72,10 @@ class PipelineMonitoring(pulumi.ComponentResource):
     ) -> None:
         _check_endpoints([*alarm_emails, *page_emails], webhook_url)
         super().__init__("cidb:monitoring:PipelineMonitoring", name, None, opts)
-        for problem in (check_age_threshold(spec), check_heartbeat(spec)):
-            if problem:
-                pulumi.log.info(problem, resource=self)
+        if problem := check_age_threshold(spec):
+            pulumi.log.info(problem, resource=self)  # monitoring raised the threshold itself
+        if problem := check_heartbeat(spec):
+            pulumi.log.warn(problem, resource=self)  # scheduled runs that no alarm watches
         child = pulumi.ResourceOptions(parent=self)
         plan = build_monitoring(spec, resources)
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
