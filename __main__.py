@@ -2,7 +2,7 @@
 
 import pulumi
 
-from monitoring import MonitoredResources
+from monitoring import MonitoredResources, Severity
 from monitoring.component import PipelineMonitoring
 from stack import CidbPipeline, read_settings
 from stack.notifier import alarm_notifier
@@ -23,10 +23,13 @@ monitoring = PipelineMonitoring(
     ),
     alarm_emails=settings.notifications.emails,
     webhook_url=settings.notifications.webhook_url,
+    page_emails=settings.notifications.page_emails,
+    actions_for=[Severity(s) for s in settings.notifications.severities],
     opts=pulumi.ResourceOptions(depends_on=[pipeline]),
 )
 alarm_notifier("cidb-notifier", pipeline, settings.chat, topic_arns=[monitoring.alarm_topic_arn])
 for name, value in pipeline.outputs.items():
     pulumi.export(name, value)
-pulumi.export("alarm_topic_arn", monitoring.alarm_topic_arn)
+pulumi.export("page_topic_arn", monitoring.page_topic_arn)
+pulumi.export("ticket_topic_arn", monitoring.ticket_topic_arn)
 pulumi.export("dashboards", monitoring.dashboard_names)

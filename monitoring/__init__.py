@@ -19,6 +19,7 @@ from monitoring.model import (
     MathExpression,
     Metric,
     MissingData,
+    Route,
     Severity,
 )
 from monitoring.naming import View
@@ -42,6 +43,7 @@ __all__ = [
     "MissingData",
     "MonitoredResources",
     "Monitoring",
+    "Route",
     "Severity",
     "TextWidget",
     "View",

@@ -39,9 +39,12 @@ _TITLES = {
 
 
 def build_dashboards(
-    prefix: str, sections: Sequence[Section], alarm_names: Sequence[str]
+    prefix: str, sections: Sequence[Section], alarm_names: Sequence[str], runbook: str = RUNBOOK_PATH
 ) -> tuple[DashboardDefinition, ...]:
-    """Summary first (header, alarm status, each section's summary graphs), then the detail views."""
+    """Summary first (header, alarm status, each section's summary graphs), then the detail views.
+
+    ``runbook`` is the runbook's URL pinned to a commit when the stack sets one, else its relative path.
+    """
     links = " · ".join(f"[{view}](#dashboards:name={dashboard_name(prefix, view)})" for view in View)
     by_view: dict[View, list[Widget]] = {view: [] for view in View}
     by_view[View.SUMMARY] = [
@@ -55,7 +58,10 @@ def build_dashboards(
         DashboardDefinition(
             dashboard_name(prefix, view),
             view,
-            (TextWidget(f"## {prefix}: {_TITLES[view]}\nRunbook: `{RUNBOOK_PATH}` · Dashboards: {links}"), *widgets),
+            (
+                TextWidget(f"## {prefix}: {_TITLES[view]}\nRunbook: [{RUNBOOK_PATH}]({runbook}) · Dashboards: {links}"),
+                *widgets,
+            ),
         )
         for view, widgets in by_view.items()
         if widgets

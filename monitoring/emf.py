@@ -7,7 +7,7 @@ single dimension ``service`` = the function name (``POWERTOOLS_SERVICE_NAME``, s
 
 from __future__ import annotations
 
-from monitoring.model import SUM, Metric
+from monitoring.model import MILLISECONDS, SUM, Metric
 from monitoring.thresholds import ALARM_PERIOD_SECONDS
 from pipeline.spec import DeploymentSpec
 from pipeline.telemetry import MetricName
@@ -25,7 +25,8 @@ class CidbMetricFactory:
         return self._metric(name, statistic, label or f"{self.role} {name}")
 
     def metric_milliseconds(self, name: MetricName, statistic: str) -> Metric:
-        return self._metric(name, statistic, f"{self.role} {name} {statistic}")
+        return self._metric(name, statistic, f"{self.role} {name} {statistic}", MILLISECONDS)
 
-    def _metric(self, name: MetricName, statistic: str, label: str) -> Metric:
-        return Metric(self.namespace, str(name), (("service", self.service),), statistic, ALARM_PERIOD_SECONDS, label)
+    def _metric(self, name: MetricName, statistic: str, label: str, unit: str = "") -> Metric:
+        dimensions = (("service", self.service),)
+        return Metric(self.namespace, str(name), dimensions, statistic, ALARM_PERIOD_SECONDS, label, unit)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from monitoring.alarm_factory import IMMEDIATE, SUSTAINED, AlarmFactory
-from monitoring.model import MAXIMUM, SUM, AlarmDefinition, Comparison, Metric, Severity, percentile
+from monitoring.model import MAXIMUM, MILLISECONDS, SUM, AlarmDefinition, Comparison, Metric, Severity, percentile
 from monitoring.naming import View
 from monitoring.resources import ROLES, MonitoredResources, NameLike
-from monitoring.thresholds import ALARM_PERIOD_SECONDS, concurrency_threshold, duration_threshold_ms
+from monitoring.thresholds import (
+    ALARM_PERIOD_SECONDS,
+    MIN_PERCENTILE_SAMPLES,
+    SPARSE_PERCENTILE_SAMPLES,
+    concurrency_threshold,
+    duration_threshold_ms,
+)
 from monitoring.widgets import HALF_WIDTH, LogWidget, Widget, graph
 from pipeline.spec import DeploymentSpec
 
@@ -33,14 +39,14 @@ class LambdaMetricFactory:
         return self._metric("Invocations", SUM, "invocations")
 
     def metric_duration_ms(self, statistic: str) -> Metric:
-        return self._metric("Duration", statistic, f"duration {statistic} (ms)")
+        return self._metric("Duration", statistic, f"duration {statistic} (ms)", MILLISECONDS)
 
     def metric_concurrent_executions_count(self) -> Metric:
         return self._metric("ConcurrentExecutions", MAXIMUM, "concurrent executions")
 
-    def _metric(self, name: str, statistic: str, what: str) -> Metric:
+    def _metric(self, name: str, statistic: str, what: str, unit: str = "") -> Metric:
         dimensions = (("FunctionName", self.function_name),)
-        return Metric(NAMESPACE, name, dimensions, statistic, ALARM_PERIOD_SECONDS, f"{self.label} {what}")
+        return Metric(NAMESPACE, name, dimensions, statistic, ALARM_PERIOD_SECONDS, f"{self.label} {what}", unit)
 
 
 class _FunctionMonitoring:
@@ -82,6 +88,7 @@ class _FunctionMonitoring:
             summary=f"p99 duration of the {role} is above {spec.alarms.duration_fraction_of_timeout:.0%} of its "
             f"{function.timeout_seconds} s timeout: the next slow invocation may time out.",
             runbook_anchor="lambda-duration",
+            min_samples=MIN_PERCENTILE_SAMPLES if role == "reporter" else SPARSE_PERCENTILE_SAMPLES,
         )
         cap = concurrency_threshold(spec) if role == "reporter" else None
         self.concurrency = metrics.metric_concurrent_executions_count() if cap is not None else None

@@ -7,6 +7,7 @@ from monitoring.alarm_factory import IMMEDIATE, AlarmFactory
 from monitoring.emf import CidbMetricFactory
 from monitoring.model import AlarmDefinition, Severity, percentile
 from monitoring.naming import View
+from monitoring.thresholds import MIN_PERCENTILE_SAMPLES
 from monitoring.widgets import HALF_WIDTH, LogWidget, Widget, graph
 from pipeline.spec import DeploymentSpec
 from pipeline.telemetry import MetricName
@@ -49,6 +50,7 @@ class LockMonitoring:
             threshold=spec.lock_wait_p99_alarm_ms,
             summary="p99 of the time compactions waited for the S3 lock is high: flushes queue behind a slow one.",
             runbook_anchor="lock-wait-p99",
+            min_samples=MIN_PERCENTILE_SAMPLES,
         )
         self.stale_broken_alarm = alarms.alarm(
             IMMEDIATE,

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from monitoring.naming import runbook_link
+from monitoring.naming import RUNBOOK_PATH, runbook_link
 
 SUM = "Sum"
 MAXIMUM = "Maximum"
@@ -20,6 +20,7 @@ MINIMUM = "Minimum"
 AVERAGE = "Average"
 SAMPLE_COUNT = "SampleCount"
 STANDARD_STATISTICS = (SUM, MAXIMUM, MINIMUM, AVERAGE, SAMPLE_COUNT)
+MILLISECONDS = "Milliseconds"
 _PERCENTILE = re.compile(r"p(\d{1,2}(\.\d+)?)")
 
 
@@ -69,10 +70,22 @@ class MissingData(StrEnum):
     MISSING = "missing"
 
 
+class Route(StrEnum):
+    """Where an alarm's notifications go: the page topic wakes someone, the ticket topic queues work."""
+
+    PAGE = "page"
+    TICKET = "ticket"
+
+
 class Severity(StrEnum):
-    CRITICAL = "critical"  # part of the paging composite
-    WARNING = "warning"  # notifies only
-    PAGE = "page"  # the composite itself
+    CRITICAL = "critical"  # a child of the paging composite; notifies the ticket topic itself
+    WARNING = "warning"  # notifies the ticket topic only
+    PAGE = "page"  # pages on its own: the composite, and alarms that must not wait behind it (data loss)
+
+    @property
+    def route(self) -> Route:
+        """One notification per event: the composite pages for its critical children, which only ticket."""
+        return Route.PAGE if self == Severity.PAGE else Route.TICKET
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,12 @@ class Metric:
     statistic: str
     period: int
     label: str
+    unit: str = ""  # MILLISECONDS for durations, so a graph can put counts beside them on another axis
+
+    @property
+    def is_milliseconds(self) -> bool:
+        """A duration read with a value statistic; its sample count is a count, whatever the unit."""
+        return self.unit == MILLISECONDS and self.statistic != SAMPLE_COUNT
 
     @property
     def dimension_map(self) -> dict[str, Any]:
@@ -108,6 +127,17 @@ class MathExpression:
         return dict(self.using)
 
 
+def min_samples_expression(metric: Metric, min_samples: int) -> MathExpression:
+    """The percentile only in periods with at least ``min_samples`` samples, like cdk-monitoring-constructs'
+    ``minMetricSamplesToAlarm``: a p99 of two samples is one slow call, not a trend. Other periods have no
+    datapoint, so the alarm's missing-data treatment judges them."""
+    return MathExpression(
+        f"IF(samples >= {min_samples}, value)",
+        (("value", metric), ("samples", replace(metric, statistic=SAMPLE_COUNT, label=f"{metric.label} samples"))),
+        metric.label,
+    )
+
+
 @dataclass(frozen=True)
 class Annotation:
     """A horizontal line on a graph; taken from an alarm so graph and alarm never disagree."""
@@ -128,10 +158,17 @@ class AlarmDefinition:
     treat_missing_data: MissingData
     summary: str
     runbook_anchor: str
+    runbook_base: str = RUNBOOK_PATH
+    min_samples: int | None = None
 
     @property
     def description(self) -> str:
-        return f"{self.summary} Runbook: {runbook_link(self.runbook_anchor)}"
+        return f"{self.summary} Runbook: {runbook_link(self.runbook_anchor, self.runbook_base)}"
+
+    @property
+    def expression(self) -> MathExpression | None:
+        """What CloudWatch alarms on when it is not ``metric`` itself (percentiles with a minimum sample count)."""
+        return None if self.min_samples is None else min_samples_expression(self.metric, self.min_samples)
 
     @property
     def annotation(self) -> Annotation:
@@ -145,10 +182,11 @@ class CompositeAlarmDefinition:
     children: tuple[str, ...]
     summary: str
     runbook_anchor: str
+    runbook_base: str = RUNBOOK_PATH
 
     @property
     def description(self) -> str:
-        return f"{self.summary} Runbook: {runbook_link(self.runbook_anchor)}"
+        return f"{self.summary} Runbook: {runbook_link(self.runbook_anchor, self.runbook_base)}"
 
     def rule(self, children: tuple[str, ...] | None = None) -> str:
         """``ALARM("a") OR ALARM("b")``; pass resolved names to tie the rule to deployed alarms."""

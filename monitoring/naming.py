@@ -34,5 +34,6 @@ def query_definition_name(prefix: str, query: str) -> str:
     return f"{prefix}/{query}"
 
 
-def runbook_link(anchor: str) -> str:
-    return f"{RUNBOOK_PATH}#{anchor}"
+def runbook_link(anchor: str, base: str = RUNBOOK_PATH) -> str:
+    """``base`` is the runbook's URL pinned to a commit (``alarms.runbook_url``), or the relative path."""
+    return f"{base}#{anchor}"

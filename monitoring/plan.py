@@ -9,7 +9,7 @@ from monitoring.dashboards import DashboardDefinition, Section, build_dashboards
 from monitoring.lambda_functions import FunctionsMonitoring
 from monitoring.locks import LockMonitoring
 from monitoring.model import AlarmDefinition, CompositeAlarmDefinition, MathExpression, Metric, Severity
-from monitoring.naming import View, alarm_name
+from monitoring.naming import RUNBOOK_PATH, View, alarm_name
 from monitoring.publishing import PublishMonitoring
 from monitoring.resources import MonitoredResources
 from monitoring.runs import RunMonitoring
@@ -41,6 +41,8 @@ class Monitoring:
 def build_monitoring(spec: DeploymentSpec, resources: MonitoredResources | None = None) -> Monitoring:
     """Alarms, the paging composite and dashboards; ``resources`` defaults to the names in the spec.
 
+    Critical alarms are the composite's children; alarms of severity ``page`` (data loss) page on their own.
+
     Example::
 
         >>> from pipeline.spec import build_spec
@@ -49,7 +51,8 @@ def build_monitoring(spec: DeploymentSpec, resources: MonitoredResources | None 
         'cidb-dev-pipeline-unhealthy-page'
     """
     resources = resources or MonitoredResources.from_spec(spec)
-    factory = AlarmFactory(spec.base_name)
+    runbook = spec.alarms.runbook_url or RUNBOOK_PATH
+    factory = AlarmFactory(spec.base_name, runbook)
     sections: list[Section] = [
         QueueMonitoring(spec, resources, factory),
         RunMonitoring(spec, factory),
@@ -65,6 +68,7 @@ def build_monitoring(spec: DeploymentSpec, resources: MonitoredResources | None 
         children=tuple(a.name for a in alarms if a.severity == Severity.CRITICAL),
         summary="The CIDB pipeline is losing or stranding records, or stopped: one of its critical alarms fired.",
         runbook_anchor="pipeline-unhealthy",
+        runbook_base=runbook,
     )
-    dashboards = build_dashboards(spec.base_name, sections, (composite.name, *(a.name for a in alarms)))
+    dashboards = build_dashboards(spec.base_name, sections, (composite.name, *(a.name for a in alarms)), runbook)
     return Monitoring(alarms, composite, dashboards)

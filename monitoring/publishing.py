@@ -33,6 +33,9 @@ class SnsMetricFactory:
     def metric_failed_notifications_count(self) -> Metric:
         return self._metric("NumberOfNotificationsFailed", "notifications failed")
 
+    def metric_failed_redrives_count(self) -> Metric:
+        return self._metric("NumberOfNotificationsFailedToRedriveToDlq", "notifications not redriven to the DLQ")
+
     def _metric(self, name: str, what: str) -> Metric:
         dimensions = (("TopicName", self.topic_name),)
         return Metric(NAMESPACE, name, dimensions, SUM, ALARM_PERIOD_SECONDS, f"{self.label} {what}")
@@ -44,6 +47,7 @@ class PublishMonitoring:
         collector = CidbMetricFactory(spec, "collector")
         self.sns_published = topic.metric_published_messages_count()
         self.sns_failed = topic.metric_failed_notifications_count()
+        self.sns_redrive_failed = topic.metric_failed_redrives_count()
         self.policies_collected = collector.metric_count(MetricName.POLICIES_COLLECTED)
         self.messages_published = collector.metric_count(MetricName.MESSAGES_PUBLISHED)
         self.oversize_offloaded = collector.metric_count(MetricName.OVERSIZE_OFFLOADED)
@@ -64,6 +68,17 @@ class PublishMonitoring:
             summary="SNS gave up delivering messages from the policies topic to the queue: those records never "
             "reached a reporter.",
             runbook_anchor="sns-notifications-failed",
+        )
+        self.sns_redrive_failed_alarm = alarms.alarm(
+            IMMEDIATE,
+            component="topic",
+            suffix="redrive-failed",
+            severity=Severity.CRITICAL,
+            metric=self.sns_redrive_failed,
+            threshold=0,
+            summary="SNS could deliver messages neither to the queue nor to the subscription's DLQ: those records "
+            "are gone from the pipeline and must be re-published from the run's expected key set.",
+            runbook_anchor="sns-redrive-failed",
         )
         self.publish_retries_alarm = alarms.alarm(
             IMMEDIATE,
@@ -106,6 +121,7 @@ class PublishMonitoring:
     def alarms(self) -> tuple[AlarmDefinition, ...]:
         return (
             self.sns_failed_alarm,
+            self.sns_redrive_failed_alarm,
             self.publish_retries_alarm,
             self.publish_given_up_alarm,
             *self.sdk_retries_alarms.values(),
@@ -132,7 +148,12 @@ class PublishMonitoring:
                     self.publish_given_up,
                     alarms=(self.publish_retries_alarm, self.publish_given_up_alarm),
                 ),
-                graph("SNS deliveries failed", self.sns_failed, alarms=(self.sns_failed_alarm,)),
+                graph(
+                    "SNS deliveries failed, and not redriven to the DLQ",
+                    self.sns_failed,
+                    self.sns_redrive_failed,
+                    alarms=(self.sns_failed_alarm, self.sns_redrive_failed_alarm),
+                ),
                 graph(
                     "SDK retries",
                     *self.sdk_retries.values(),

@@ -42,7 +42,8 @@ def render_dashboard_body(
             }
         )
         x, row_height = x + widget.width, max(row_height, widget.height)
-    return {"start": DEFAULT_TIME_RANGE, "widgets": widgets}
+    # "inherit": graphs follow the period picked in the console instead of each metric's alarm period.
+    return {"start": DEFAULT_TIME_RANGE, "periodOverride": "inherit", "widgets": widgets}
 
 
 _TYPES = {GraphWidget: "metric", LogWidget: "log", AlarmStatusWidget: "alarm", TextWidget: "text"}
@@ -63,8 +64,11 @@ def _properties(
 
 
 def _graph(widget: GraphWidget, region: str) -> dict[str, Any]:
+    """Counts go on the right axis when the graph also holds milliseconds, so neither scale flattens the other."""
     rows: list[list[Any]] = []
     ids: dict[str, Metric] = {}
+    plotted = [m for m in widget.metrics if isinstance(m, Metric)]
+    mixed = any(m.is_milliseconds for m in plotted) and not all(m.is_milliseconds for m in plotted)
     for n, item in enumerate(widget.metrics):
         if isinstance(item, MathExpression):
             for metric_id, metric in item.using:
@@ -72,16 +76,19 @@ def _graph(widget: GraphWidget, region: str) -> dict[str, Any]:
                     raise ValueError(f"widget {widget.title!r}: id {metric_id!r} names two different metrics")
             rows.append([{"expression": item.expression, "label": item.label, "id": f"e{n}"}])
         else:
-            rows.append(_metric_row(item))
+            rows.append(_metric_row(item, **({"yAxis": "right"} if mixed and not item.is_milliseconds else {})))
     rows += [_metric_row(metric, id=metric_id, visible=False) for metric_id, metric in ids.items()]
-    label = widget.left_axis_label
+    label = widget.left_axis_label or ("ms" if mixed else "")
+    y_axis: dict[str, Any] = {"left": {"min": 0, "label": label, "showUnits": False} if label else {"min": 0}}
+    if mixed:
+        y_axis["right"] = {"min": 0, "label": "count", "showUnits": False}
     properties: dict[str, Any] = {
         "title": widget.title,
         "region": region,
         "view": "timeSeries",
         "stacked": False,
         "metrics": rows,
-        "yAxis": {"left": {"min": 0, "label": label, "showUnits": False} if label else {"min": 0}},
+        "yAxis": y_axis,
     }
     if widget.annotations:
         properties["annotations"] = {"horizontal": [{"label": a.label, "value": a.value} for a in widget.annotations]}

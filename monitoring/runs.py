@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from monitoring.alarm_factory import VERDICT, AlarmFactory
+from dataclasses import replace
+
+from monitoring.alarm_factory import VERDICT, AlarmFactory, heartbeat
 from monitoring.emf import CidbMetricFactory
-from monitoring.model import MAXIMUM, AlarmDefinition, Severity
+from monitoring.model import MAXIMUM, SAMPLE_COUNT, AlarmDefinition, Severity
 from monitoring.naming import View
+from monitoring.thresholds import HEARTBEAT_PERIOD_SECONDS, verifier_heartbeat_hours
 from monitoring.widgets import HALF_WIDTH, LogWidget, Widget, graph
 from pipeline.spec import DeploymentSpec
 from pipeline.telemetry import MetricName
@@ -26,21 +29,44 @@ class RunMonitoring:
             reporter.metric_count(MetricName.DUPLICATES_DROPPED),
             reporter.metric_count(MetricName.RECORDS_FAILED),
         )
+        # Severity PAGE: it pages on its own route, outside the composite. It stays in ALARM until that same run
+        # completes, and as a composite child it would hold the composite in ALARM and silence every later page.
         self.data_loss_alarm = alarms.alarm(
             VERDICT,
             component="verifier",
             suffix="data-loss",
-            severity=Severity.CRITICAL,
+            severity=Severity.PAGE,
             metric=self.shortfall,
             threshold=0,
-            summary="A finished run has fewer unique rows in S3 than records collected: data was lost. The alarm "
-            "stays on until a later run reconciles clean.",
+            summary="A finished run has fewer unique rows in S3 than records collected: data was lost or is parked "
+            "in the DLQ. The alarm stays on until that same run is complete (redrive, re-run) or on-call closes it "
+            "with `cidb runs close`; a later clean run does not clear it.",
             runbook_anchor="data-loss",
+        )
+        hours = verifier_heartbeat_hours(spec)
+        self.verifier_invocations = replace(
+            self.runs_verified, statistic=SAMPLE_COUNT, period=HEARTBEAT_PERIOD_SECONDS, label="verifier invocations"
+        )
+        self.verifier_stopped_alarm = (
+            alarms.alarm(
+                heartbeat(hours),
+                component="verifier",
+                suffix="stopped",
+                severity=Severity.WARNING,
+                metric=self.verifier_invocations,
+                threshold=1,
+                summary=f"The verifier reported no RunsVerified for {hours} hours (schedule "
+                f"{spec.verify_schedule_expression} plus slack): runs are not reconciled, so the data-loss alarm "
+                "cannot fire.",
+                runbook_anchor="verifier-stopped",
+            )
+            if hours
+            else None
         )
 
     @property
     def alarms(self) -> tuple[AlarmDefinition, ...]:
-        return (self.data_loss_alarm,)
+        return tuple(a for a in (self.data_loss_alarm, self.verifier_stopped_alarm) if a)
 
     def summary_widgets(self) -> list[Widget]:
         return [
@@ -50,4 +76,9 @@ class RunMonitoring:
         ]
 
     def detail_widgets(self) -> dict[View, list[Widget]]:
-        return {View.QUEUE: [graph("Reporter records", *self.records, width=HALF_WIDTH)]}
+        widgets = [graph("Reporter records", *self.records, width=HALF_WIDTH)]
+        if self.verifier_stopped_alarm:
+            widgets.append(
+                graph("Verifier invocations per hour", self.verifier_invocations, alarms=(self.verifier_stopped_alarm,))
+            )
+        return {View.QUEUE: widgets}

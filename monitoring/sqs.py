@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from monitoring.alarm_factory import HEARTBEAT, IMMEDIATE, SUSTAINED, AlarmFactory
+from monitoring.alarm_factory import IMMEDIATE, SUSTAINED, AlarmFactory, heartbeat
 from monitoring.model import MAXIMUM, SUM, AlarmDefinition, Comparison, MathExpression, Metric, Severity
 from monitoring.naming import View
 from monitoring.resources import MonitoredResources, NameLike
 from monitoring.thresholds import (
     ALARM_PERIOD_SECONDS,
     DLQ_PERIOD_SECONDS,
+    HEARTBEAT_PERIOD_SECONDS,
     oldest_message_age_threshold,
-    schedule_period_seconds,
+    producer_heartbeat_hours,
 )
 from monitoring.widgets import HALF_WIDTH, Widget, graph
 from pipeline.spec import DeploymentSpec
@@ -64,8 +65,8 @@ class QueueMonitoring:
             (("visible", self.visible), ("deleted", self.deleted)),
             "time to drain the backlog at the consumer rate (s)",
         )
-        run_period = schedule_period_seconds(spec.schedule_expression)
-        self.sent_per_run = queue.metric_sent_messages_count(run_period) if run_period else None
+        hours = producer_heartbeat_hours(spec)
+        self.sent_per_hour = queue.metric_sent_messages_count(HEARTBEAT_PERIOD_SECONDS) if hours else None
 
         self.age_alarm = alarms.alarm(
             IMMEDIATE,
@@ -103,17 +104,18 @@ class QueueMonitoring:
         )
         self.producer_stopped_alarm = (
             alarms.alarm(
-                HEARTBEAT,
+                heartbeat(hours),
                 component="queue",
                 suffix="producer-stopped",
                 severity=Severity.CRITICAL,
-                metric=self.sent_per_run,
+                metric=self.sent_per_hour,
                 threshold=1,
-                summary=f"No message reached the policies queue during a whole schedule period "
-                f"({spec.schedule_expression}): the scheduled collector run did not happen or published nothing.",
+                summary=f"No message reached the policies queue for {hours} hours (the longest gap of "
+                f"{spec.schedule_expression} plus slack): the scheduled collector run did not happen or published "
+                "nothing.",
                 runbook_anchor="producer-stopped",
             )
-            if self.sent_per_run
+            if self.sent_per_hour and hours
             else None
         )
 
@@ -142,11 +144,11 @@ class QueueMonitoring:
             ),
             graph("Time to drain", self.time_to_drain, left_axis_label="seconds", width=HALF_WIDTH),
         ]
-        if self.producer_stopped_alarm and self.sent_per_run:
+        if self.producer_stopped_alarm and self.sent_per_hour:
             widgets.append(
                 graph(
-                    "Messages per scheduled run",
-                    self.sent_per_run,
+                    "Messages sent per hour (scheduled runs)",
+                    self.sent_per_hour,
                     alarms=(self.producer_stopped_alarm,),
                     left_axis_label="messages",
                 )

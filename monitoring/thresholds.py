@@ -7,8 +7,7 @@ numbers the spec does not hold are named constants here.
 
 from __future__ import annotations
 
-import re
-
+from monitoring.schedule import MAX_HEARTBEAT_HOURS, heartbeat_hours
 from pipeline.spec import DeploymentSpec, FunctionSpec
 
 ALARM_PERIOD_SECONDS = 300
@@ -25,11 +24,15 @@ SDK_RETRIES_PER_PERIOD = 25
 """botocore adaptive-mode retries per function per alarm period that we treat as sustained throttling;
 a few retries are normal and absorbed by the SDK."""
 
-MAX_HEARTBEAT_PERIOD_SECONDS = 86_400
-"""CloudWatch limits how far back an alarm may look; schedules longer than a day get no heartbeat alarm."""
+HEARTBEAT_PERIOD_SECONDS = 3600
+"""Heartbeat alarms count activity per hour over a window of hours (:mod:`monitoring.schedule`)."""
 
-_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
-_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86_400}
+MIN_PERCENTILE_SAMPLES = 5
+"""Samples a period needs before its p99 may alarm; fewer make the p99 one slow call (reporter, lock waits)."""
+
+SPARSE_PERCENTILE_SAMPLES = 1
+"""For functions that run about once per alarm period (collector daily, verifier every 15 minutes): their
+one sample per period is the whole story, so one is enough."""
 
 
 def age_budget_seconds(spec: DeploymentSpec) -> int:
@@ -70,10 +73,23 @@ def concurrency_threshold(spec: DeploymentSpec) -> float | None:
     return None if cap is None else spec.alarms.concurrency_fraction_of_max * cap
 
 
-def schedule_period_seconds(expression: str | None) -> int | None:
-    """Seconds between scheduled runs for ``rate(...)`` schedules up to a day; None for none, cron, or longer."""
-    match = _RATE.fullmatch(expression or "")
-    if not match:
+def producer_heartbeat_hours(spec: DeploymentSpec) -> int | None:
+    """Hours without a message sent after which the scheduled collector run counts as missed."""
+    return heartbeat_hours(spec.schedule_expression, spec.alarms.heartbeat_hours)
+
+
+def verifier_heartbeat_hours(spec: DeploymentSpec) -> int | None:
+    """Hours without a verifier invocation after which data-loss detection counts as stopped."""
+    return heartbeat_hours(spec.verify_schedule_expression)
+
+
+def check_heartbeat(spec: DeploymentSpec) -> str | None:
+    """A problem string when the schedule has runs but no heartbeat alarm can watch them, else None."""
+    if spec.schedule_expression is None or producer_heartbeat_hours(spec) is not None:
         return None
-    seconds = int(match[1]) * _UNIT_SECONDS[match[2].removesuffix("s")]
-    return seconds if seconds <= MAX_HEARTBEAT_PERIOD_SECONDS else None
+    return (
+        f"schedule {spec.schedule_expression!r}: monitoring cannot derive its longest gap between runs within "
+        f"{MAX_HEARTBEAT_HOURS} hours (it reads rate(...) and cron(...) with *, ?, lists, ranges and steps, not L, W, "
+        "# or a year), so the producer-stopped alarm is off; set cidb:heartbeatHours to the hours of silence that "
+        f"mean a missed run (1..{MAX_HEARTBEAT_HOURS})"
+    )

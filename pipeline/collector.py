@@ -26,7 +26,7 @@ from pipeline.publisher import BatchPublisher, PublishIncomplete
 from pipeline.record import CollectedPolicy
 from pipeline.run_store import start_run
 from pipeline.settings import ConfigError, load_settings
-from pipeline.telemetry import LogField, MetricName, make_logger, make_metrics
+from pipeline.telemetry import LogField, MetricName, make_logger, make_metrics, report_sdk_retries
 
 logger = make_logger()
 metrics = make_metrics()
@@ -81,7 +81,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics=metrics,
     )
     result = publisher.publish(records)
-    metrics.add_metric(name=MetricName.SDK_RETRIES, unit="Count", value=aws.take_sdk_retries())
+    report_sdk_retries(metrics, logger, aws.take_sdk_retries(), aws.take_retry_errors())
     summary = {
         "run_id": run_id,
         "expected": len(records),

@@ -34,7 +34,7 @@ from pipeline.lock import LockStats
 from pipeline.record import PolicyRecord, RecordError, parse_message
 from pipeline.segments import SegmentResult, write_segment
 from pipeline.settings import Settings, load_settings
-from pipeline.telemetry import LogField, MetricName, make_logger, make_metrics
+from pipeline.telemetry import LogField, MetricName, make_logger, make_metrics, report_sdk_retries
 
 logger = make_logger()
 metrics = make_metrics()
@@ -182,6 +182,32 @@ def _return_later(
         )
 
 
+def _write_group(
+    settings: Settings,
+    account_id: str,
+    run_id: str,
+    members: list[tuple[PolicyRecord, str]],
+    owner: str,
+    lock_stats: LockStats,
+    failures: list[dict[str, str]],
+) -> bool:
+    """Commit one (account, run) group, then compact if due; False only when the compaction failed.
+
+    A group that could not be committed adds its messages to ``failures``, so SQS redelivers them.
+    """
+    group = [p for p, _ in members]
+    try:
+        if settings.output_mode == OUTPUT_MODE_SEED:
+            _write_seed(settings, account_id, run_id, group)
+            return True
+        committed = _commit_group(settings, account_id, run_id, group)
+    except Exception:
+        logger.exception("write failed; records returned to the queue", extra={LogField.RUN_ID: run_id})
+        failures += [{"itemIdentifier": message_id} for _, message_id in members]
+        return True
+    return _compact_if_due(settings, account_id, run_id, committed.written, owner, lock_stats)
+
+
 def retry_delay_seconds(settings: Settings, receive_count: int) -> int:
     return int(min(settings.retry_base_seconds * 2 ** max(0, receive_count - 1), settings.retry_max_seconds))
 
@@ -218,22 +244,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     lock_stats = LockStats()
     compaction_failures = 0
     for (account_id, run_id), members in groups.items():
-        group = [p for p, _ in members]
+        # Every line logged while this group is written (lock events included) names its run, for trace-run.
+        logger.append_keys(**{LogField.RUN_ID: run_id})
         try:
-            if settings.output_mode == OUTPUT_MODE_SEED:
-                _write_seed(settings, account_id, run_id, group)
-                continue
-            committed = _commit_group(settings, account_id, run_id, group)
-        except Exception:
-            logger.exception("write failed; records returned to the queue", extra={LogField.RUN_ID: run_id})
-            failures += [{"itemIdentifier": message_id} for _, message_id in members]
-            continue
-        if not _compact_if_due(settings, account_id, run_id, committed.written, owner, lock_stats):
-            compaction_failures += 1
+            if not _write_group(settings, account_id, run_id, members, owner, lock_stats, failures):
+                compaction_failures += 1
+        finally:
+            logger.remove_keys([LogField.RUN_ID])
     _return_later(records_of(event), {f["itemIdentifier"] for f in failures}, settings, malformed=_malformed)
     if settings.output_mode != OUTPUT_MODE_SEED:
         lock_stats.publish(metrics)
         metrics.add_metric(name=MetricName.COMPACTION_FAILED, unit="Count", value=compaction_failures)
     metrics.add_metric(name=MetricName.RECORDS_FAILED, unit="Count", value=len(failures))
-    metrics.add_metric(name=MetricName.SDK_RETRIES, unit="Count", value=aws.take_sdk_retries())
+    report_sdk_retries(metrics, logger, aws.take_sdk_retries(), aws.take_retry_errors())
     return {"batchItemFailures": failures}

@@ -94,6 +94,12 @@ class AlarmSpec:
     duration_fraction_of_timeout: float = 0.8
     concurrency_fraction_of_max: float = 0.9
     run_grace_seconds: int = 900
+    # None: derived by the monitoring from the schedule (its longest gap between runs plus slack, in
+    # hours; monitoring.schedule). Set it for schedules it cannot derive, or to page sooner or later.
+    heartbeat_hours: int | None = None
+    # None: alarm descriptions and dashboards name the relative path docs/runbook.md. Set a URL pinned
+    # to a commit (https://github.com/ORG/REPO/blob/<commit>/docs/runbook.md) so on-call can click it.
+    runbook_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,17 @@ class DeploymentSpec:
             out.append(
                 f"queue.max_receive_count={q.max_receive_count} sends records to the DLQ after too few "
                 "tries; use at least 5 (only the 'seed' profile reproduces the old value 2)"
+            )
+        if self.alarms.heartbeat_hours is not None and not 1 <= self.alarms.heartbeat_hours <= 168:
+            out.append(
+                f"alarms.heartbeat_hours={self.alarms.heartbeat_hours} must be within 1..168 "
+                "(CloudWatch evaluates hourly alarms over at most 7 days)"
+            )
+        url = self.alarms.runbook_url
+        if url is not None and not (url.startswith("https://") and url.endswith(".md")):
+            out.append(
+                f"alarms.runbook_url={url!r} must be an https:// URL of the runbook file, e.g. "
+                "https://github.com/ORG/REPO/blob/<commit>/docs/runbook.md"
             )
         if self.output.rows_per_file < 1:
             out.append(f"output.rows_per_file={self.output.rows_per_file} must be >= 1")
@@ -331,12 +348,14 @@ OVERRIDES: dict[str, type] = {
     "lock.jitter_factor": float,
     "lock.max_backoff_seconds": float,
     "output.rows_per_file": int,
+    "alarms.heartbeat_hours": int,
+    "alarms.runbook_url": str,
 }
 
 # Overrides for which "off" means "no value" (no concurrency cap).
 OFF = "off"
 OFF_MEANS_NONE = frozenset({"queue.max_concurrency"})
-_KIND_NAMES = {int: "a whole number", float: "a number"}
+_KIND_NAMES = {int: "a whole number", float: "a number", str: "text"}
 
 
 def parse_override(key: str, raw: str) -> Any:

@@ -6,7 +6,7 @@ tests check that every referenced name is really emitted by a run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
 from aws_lambda_powertools import Logger, Metrics
@@ -72,6 +72,9 @@ class LogField(StrEnum):
     FLUSH = "flush"
     MESSAGE_ID = "message_id"
     RECEIVE_COUNT = "receive_count"
+    AWS_SERVICE = "aws_service"
+    OPERATION = "operation"
+    RETRIES = "retries"
 
 
 class LockEvent(StrEnum):
@@ -92,8 +95,30 @@ def emit_counts(metrics: Metrics, counts: Iterable[tuple[MetricName, int]]) -> N
         metrics.add_metric(name=name, unit="Count", value=value)
 
 
+def report_sdk_retries(
+    metrics: Metrics, logger: Logger, retries: int, retry_errors: Mapping[tuple[str, str, str], int]
+) -> None:
+    """The SdkRetries metric, plus one log line per (AWS service, operation, error code) that made them.
+
+    The metric says how many; the lines say why (``Throttling`` from IAM, ``SlowDown`` from S3), which the
+    ``throttling-retries`` query groups by.
+    """
+    metrics.add_metric(name=MetricName.SDK_RETRIES, unit="Count", value=retries)
+    for (service, operation, code), count in sorted(retry_errors.items()):
+        logger.warning(
+            "AWS call attempts failed and botocore retried them",
+            extra={
+                LogField.AWS_SERVICE: service,
+                LogField.OPERATION: operation,
+                LogField.ERROR_CODE: code,
+                LogField.RETRIES: count,
+            },
+        )
+
+
 def make_logger() -> Logger:
-    return Logger(use_rfc3339=True)
+    """JSON logs; an exception that escapes the handler is logged too, with its type, before the runtime's line."""
+    return Logger(use_rfc3339=True, log_uncaught_exceptions=True)
 
 
 def make_metrics() -> Metrics:

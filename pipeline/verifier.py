@@ -107,6 +107,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         runs = [r for r in run_store.unverified_runs(dynamodb, table=settings.run_table) if r.created_at <= cutoff]
     if settings.output_mode != OUTPUT_MODE_SEED:
         for run in runs:
+            logger.append_keys(**{LogField.RUN_ID: run.run_id})  # the flush's lock lines name their run
             try:
                 flush_run(settings, run, owner=f"{context.function_name}/{context.aws_request_id}")
             except Exception as exc:
@@ -116,6 +117,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                     f"flush before the check failed: {exc}",
                     extra={LogField.RUN_ID: run.run_id, LogField.ERROR_CODE: aws.error_code(exc)},
                 )
+            finally:
+                logger.remove_keys([LogField.RUN_ID])
     results, unverifiable = [], []
     for run in runs:  # one run that cannot be checked must not stop the checks of the others
         try:

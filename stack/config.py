@@ -44,6 +44,8 @@ OVERRIDE_KEYS: dict[str, str] = {
     "lockJitterFactor": "lock.jitter_factor",
     "lockMaxBackoffSeconds": "lock.max_backoff_seconds",
     "rowsPerFile": "output.rows_per_file",
+    "heartbeatHours": "alarms.heartbeat_hours",
+    "runbookUrl": "alarms.runbook_url",
 }
 OTHER_KEYS = (
     "profile",
@@ -52,11 +54,15 @@ OTHER_KEYS = (
     "schedule",
     "tracing",
     "alarmEmails",
+    "pageEmails",
     "alarmWebhookUrl",
+    "alarmActions",
     "loadTestPrincipalArns",
     "chatFormat",
     "chatWebhookSecret",
 )
+# Alarm severities, as monitoring.Severity values: "page" (the composite, data loss) pages, the others ticket.
+SEVERITIES = ("page", "critical", "warning")
 CONFIG_KEYS = (*OTHER_KEYS, *OVERRIDE_KEYS)
 
 _NAME = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
@@ -76,10 +82,16 @@ class StackConfigError(pulumi.RunError):
 
 @dataclass(frozen=True)
 class Notifications:
-    """Where alarms go; read here, used by the monitoring component."""
+    """Where alarms go; read here, used by the monitoring component.
+
+    ``emails`` get tickets, ``page_emails`` and ``webhook_url`` (PagerDuty, Opsgenie) get pages;
+    ``severities`` are the alarm severities whose actions are enabled.
+    """
 
     emails: tuple[str, ...] = ()
     webhook_url: str | None = None
+    page_emails: tuple[str, ...] = ()
+    severities: tuple[str, ...] = SEVERITIES
 
 
 @dataclass(frozen=True)
@@ -130,7 +142,9 @@ def read_settings(config: pulumi.Config | None = None, *, stack: str | None = No
         )
     return StackSettings(
         spec=spec,
-        notifications=_notifications(values["alarmEmails"], values["alarmWebhookUrl"]),
+        notifications=_notifications(
+            values["alarmEmails"], values["pageEmails"], values["alarmWebhookUrl"], values["alarmActions"]
+        ),
         load_test_principal_arns=_principal_arns(values["loadTestPrincipalArns"]),
         chat=_chat(values["chatFormat"] or NO_CHAT, values["chatWebhookSecret"] or None),
     )
@@ -185,19 +199,46 @@ def _bool(key: str, raw: str) -> bool:
     return lowered == "true"
 
 
-def _notifications(emails_raw: str | None, webhook_raw: str | None) -> Notifications:
+def _notifications(
+    emails_raw: str | None, page_emails_raw: str | None, webhook_raw: str | None, actions_raw: str | None
+) -> Notifications:
+    if webhook_raw and not webhook_raw.startswith("https://"):
+        raise StackConfigError(f"{_full('alarmWebhookUrl')}={webhook_raw!r} must be an https:// URL or empty")
+    return Notifications(
+        emails=_emails("alarmEmails", emails_raw),
+        webhook_url=webhook_raw or None,
+        page_emails=_emails("pageEmails", page_emails_raw),
+        severities=_severities(actions_raw),
+    )
+
+
+def _emails(key: str, raw: str | None) -> tuple[str, ...]:
     try:
-        emails = json.loads(emails_raw) if emails_raw else []
+        emails = json.loads(raw) if raw else []
     except json.JSONDecodeError:
         emails = None
     if not isinstance(emails, list) or not all(isinstance(e, str) and _EMAIL.match(e) for e in emails):
         raise StackConfigError(
-            f"{_full('alarmEmails')}={emails_raw!r} must be a list of e-mail addresses; set one with "
-            f"`pulumi config set --path '{_full('alarmEmails')}[0]' oncall@example.com`"
+            f"{_full(key)}={raw!r} must be a list of e-mail addresses; set one with "
+            f"`pulumi config set --path '{_full(key)}[0]' oncall@example.com`"
         )
-    if webhook_raw and not webhook_raw.startswith("https://"):
-        raise StackConfigError(f"{_full('alarmWebhookUrl')}={webhook_raw!r} must be an https:// URL or empty")
-    return Notifications(emails=tuple(emails), webhook_url=webhook_raw or None)
+    return tuple(emails)
+
+
+def _severities(raw: str | None) -> tuple[str, ...]:
+    """Unset means every severity notifies; an empty list silences them all (the alarms still change state)."""
+    key = _full("alarmActions")
+    try:
+        severities = json.loads(raw) if raw else list(SEVERITIES)
+    except json.JSONDecodeError:
+        severities = None
+    if not isinstance(severities, list) or not set(severities) <= set(SEVERITIES):
+        raise StackConfigError(
+            f"{key}={raw!r} must be a list of alarm severities from {list(SEVERITIES)} whose alarms notify; "
+            f"e.g. a dev stack that does not page: `pulumi config set --path '{key}[0]' critical` and "
+            f"`pulumi config set --path '{key}[1]' warning`"
+        )
+    return tuple(s for s in SEVERITIES if s in severities)
 
 
 def _principal_arns(raw: str | None) -> tuple[str, ...]:

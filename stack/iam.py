@@ -166,6 +166,20 @@ def queue_policy(*, queue_arn: Any, topic_arn: Any) -> Document:
     )
 
 
+def dlq_policy(*, dlq_arn: Any, topic_arn: Any) -> Document:
+    """Only this topic may send to the DLQ: the subscription's redrive policy parks undeliverable messages there."""
+    return document(
+        {
+            "Sid": "TopicRedrivesUndeliverable",
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": ["sqs:SendMessage"],
+            "Resource": [dlq_arn],
+            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+        }
+    )
+
+
 def tls_only_bucket_policy(bucket_arn: Any) -> Document:
     """Deny every request that does not use TLS; a Deny on s3:* is the strict direction."""
     return document(

@@ -16,7 +16,7 @@ from stack import iam
 
 
 class Messaging(pulumi.ComponentResource):
-    """Topic key, topic, queue, DLQ, the subscription and the policies that join them.
+    """Topic key, topic, queue, DLQ, the subscription (redriving to the DLQ) and the policies that join them.
 
     ``publisher_role_arn`` (the collector) and ``load_test_principal_arns`` (operators running
     ``cidb loadtest --target stack``; may be empty) are the only principals the key policy lets
@@ -95,14 +95,22 @@ class Messaging(pulumi.ComponentResource):
             policy=pulumi.Output.json_dumps(iam.queue_policy(queue_arn=self.queue.arn, topic_arn=self.topic.arn)),
             opts=child,
         )
-        # Subscribe only once the queue accepts the topic's deliveries, so no early message is refused.
+        dlq_policy = aws.sqs.QueuePolicy(
+            f"{name}-dlq-policy",
+            queue_url=self.dlq.url,
+            policy=pulumi.Output.json_dumps(iam.dlq_policy(dlq_arn=self.dlq.arn, topic_arn=self.topic.arn)),
+            opts=child,
+        )
+        # Subscribe only once both queues accept the topic's messages, so no early message is refused. A message
+        # SNS cannot deliver to the queue after its retries goes to the DLQ (counted and alarmed), not nowhere.
         aws.sns.TopicSubscription(
             f"{name}-subscription",
             topic=self.topic.arn,
             protocol="sqs",
             endpoint=self.queue.arn,
             raw_message_delivery=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[queue_policy]),
+            redrive_policy=pulumi.Output.json_dumps({"deadLetterTargetArn": self.dlq.arn}),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[queue_policy, dlq_policy]),
         )
         self.register_outputs(
             {"topic_arn": self.topic.arn, "queue_url": self.queue.url, "dlq_url": self.dlq.url, "key_arn": self.key.arn}

@@ -67,3 +67,12 @@ def fault_run(tmp_path_factory: pytest.TempPathFactory) -> LoadTestResult:
             out=tmp_path_factory.mktemp("fault-run"),
         )
     )
+
+
+@pytest.fixture(scope="session")
+def throttled_run(tmp_path_factory: pytest.TempPathFactory) -> LoadTestResult:
+    """A small run whose S3 calls are throttled (fault s3-throttle: 503 SlowDown on each first try), so the
+    handlers log the SDK retries' error codes; too small to trip the retry alarm, which is not its purpose."""
+    return run_loadtest(
+        LoadTestOptions(policies=50, faults=("s3-throttle",), idle_seconds=2, out=tmp_path_factory.mktemp("throttled"))
+    )

@@ -203,10 +203,8 @@ def test_seed_profile_loses_data_under_concurrency(seed_run: tuple[subprocess.Co
 def test_seed_profile_trips_the_data_loss_alarm(seed_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     _, out = seed_run
     summary = json.loads((out / "summary.json").read_text())
-    assert any(name.endswith("verifier-data-loss-critical") for name in summary["alarms_fired"]), summary[
-        "alarms_fired"
-    ]
-    assert any(name.endswith("pipeline-unhealthy-page") for name in summary["alarms_fired"])
+    # The data-loss alarm pages by itself (severity page), not through the composite it would otherwise latch.
+    assert any(name.endswith("verifier-data-loss-page") for name in summary["alarms_fired"]), summary["alarms_fired"]
 
 
 def test_iam_source_collects_real_policies_end_to_end(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from loadtest.analysis.alarm_eval import RESULT_COLUMNS, dashboard_series, evaluate_alarms
 from monitoring import build_monitoring
+from monitoring.thresholds import MIN_PERCENTILE_SAMPLES
 from pipeline.spec import build_spec
 
 SPEC = build_spec("tuned")
@@ -39,6 +40,7 @@ def healthy(*extra: dict) -> pd.DataFrame:
         point(100, "AWS/SQS", "ApproximateNumberOfMessagesVisible", DLQ, 0),
         *(point(30 + i, "CIDB", "LockWaitMs", REPORTER, 50) for i in range(20)),
         point(110, "CIDB", "RunShortfall", VERIFIER, 0),
+        point(110, "CIDB", "RunsVerified", VERIFIER, 1),
         *extra,
     ]
     return pd.DataFrame(rows)
@@ -78,6 +80,14 @@ def test_percentile_alarm_reads_p99_not_the_average():
     assert not result(frame, "pipeline-unhealthy")["fired"], "lock waits notify, they do not page"
 
 
+def test_percentile_alarm_needs_its_minimum_sample_count():
+    """GIVEN fewer lock waits in a period than the alarm's minimum WHEN all are slow THEN the p99 alarm is quiet."""
+    few = healthy()[lambda f: f["metric_name"] != "LockWaitMs"]
+    slow = [point(30 + i, "CIDB", "LockWaitMs", REPORTER, 60_000) for i in range(MIN_PERCENTILE_SAMPLES)]
+    assert not result(pd.concat([few, pd.DataFrame(slow[:-1])]), "reporter-lock-wait-p99")["fired"]
+    assert result(pd.concat([few, pd.DataFrame(slow)]), "reporter-lock-wait-p99")["fired"]
+
+
 def test_not_breaching_missing_data_stays_quiet():
     errors = result(healthy(), "reporter-errors")
     assert not errors["fired"] and errors["datapoints"] == 0 and "notBreaching" in errors["note"]
@@ -100,10 +110,16 @@ def test_datapoints_to_alarm_needs_three_breaching_periods_for_backlog():
     assert result(backlog(3), "queue-backlog")["fired"]
 
 
+def test_verifier_heartbeat_fires_when_the_verifier_is_silent():
+    frame = healthy()[lambda f: f["metric_name"] != "RunsVerified"]
+    assert result(frame, "verifier-stopped")["fired"], "no RunsVerified sample in the window must fire"
+
+
 def test_ignore_keeps_data_loss_on_until_a_clean_verdict():
     frame = healthy(point(115, "CIDB", "RunShortfall", VERIFIER, 86))
     loss = result(frame, "verifier-data-loss")
     assert loss["fired"] and loss["worst_value"] == 86
+    assert not result(frame, "pipeline-unhealthy")["fired"], "data loss pages on its own, outside the composite"
     quiet = result(healthy()[lambda f: f["metric_name"] != "RunShortfall"], "verifier-data-loss")
     assert not quiet["fired"] and "ignore" in quiet["note"]
 

@@ -98,3 +98,32 @@ def test_summary_has_queue_age_dlq_errors_and_records():
     titles = {w.title for w in build_monitoring(build_spec()).dashboard(View.SUMMARY).widgets if hasattr(w, "title")}
     for needed in ("age of oldest message", "DLQ depth", "Lambda errors", "expected vs written"):
         assert any(needed in title for title in titles), f"summary lacks {needed!r}"
+
+
+@pytest.mark.parametrize(("spec", "monitoring", "dashboard", "body"), CASES, ids=IDS)
+def test_graphs_inherit_the_consoles_period(spec, monitoring, dashboard, body):
+    assert body["periodOverride"] == "inherit", f"{dashboard.name}: graphs must follow the period picked"
+
+
+def _graph_properties(title: str) -> dict:
+    return next(
+        w["properties"]
+        for _, _, _, body in CASES
+        for w in body["widgets"]
+        if w["type"] == "metric" and w["properties"]["title"] == title
+    )
+
+
+def test_counts_go_on_the_right_axis_beside_milliseconds():
+    """GIVEN the S3 write graph (durations in ms and conflict counts) WHEN rendered THEN counts use the right axis."""
+    props = _graph_properties("S3 writes: duration and conflicts")
+    axes = {row[1] + " " + row[-1]["stat"]: row[-1].get("yAxis", "left") for row in props["metrics"]}
+    assert axes["WriteConflicts Sum"] == "right" and axes["S3WriteMs p99"] == "left", axes
+    assert props["yAxis"]["right"]["label"] == "count" and props["yAxis"]["left"]["label"] == "ms"
+    only_ms = _graph_properties("Lock wait")
+    assert all("yAxis" not in row[-1] for row in only_ms["metrics"]), "a graph of milliseconds only keeps one axis"
+
+
+def test_dashboard_header_links_the_runbook():
+    header = build_monitoring(build_spec()).dashboard(View.SUMMARY).widgets[0]
+    assert "Runbook: [docs/runbook.md](docs/runbook.md)" in header.markdown, "without runbookUrl: the relative path"

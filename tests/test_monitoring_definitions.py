@@ -15,12 +15,14 @@ from monitoring import (
     MathExpression,
     MissingData,
     MonitoredResources,
+    Route,
     Severity,
     build_monitoring,
     check_age_threshold,
 )
-from monitoring.model import STANDARD_STATISTICS
-from monitoring.thresholds import AGE_MARGIN_SECONDS, age_budget_seconds, schedule_period_seconds
+from monitoring.model import SAMPLE_COUNT, STANDARD_STATISTICS
+from monitoring.schedule import heartbeat_hours, max_gap_seconds
+from monitoring.thresholds import AGE_MARGIN_SECONDS, MIN_PERCENTILE_SAMPLES, age_budget_seconds, check_heartbeat
 from pipeline.spec import PROFILES, build_spec
 from pipeline.telemetry import MetricName
 
@@ -37,7 +39,10 @@ AWS_METRICS = {
         },
     ),
     "AWS/Lambda": ("FunctionName", {"Errors", "Throttles", "Invocations", "Duration", "ConcurrentExecutions"}),
-    "AWS/SNS": ("TopicName", {"NumberOfMessagesPublished", "NumberOfNotificationsFailed"}),
+    "AWS/SNS": (
+        "TopicName",
+        {"NumberOfMessagesPublished", "NumberOfNotificationsFailed", "NumberOfNotificationsFailedToRedriveToDlq"},
+    ),
 }
 TUNED = build_spec("tuned")
 
@@ -137,38 +142,101 @@ def test_lock_alarms_only_when_the_lock_is_enabled():
 
 
 @pytest.mark.parametrize(
-    ("schedule", "period"),
-    [("rate(1 day)", 86_400), ("rate(6 hours)", 21_600), ("rate(30 minutes)", 1800), ("cron(0 3 * * ? *)", None)],
+    ("schedule", "gap_hours", "window_hours"),
+    [
+        ("rate(1 day)", 24, 26),
+        ("rate(6 hours)", 6, 8),
+        ("rate(30 minutes)", 0.5, 3),
+        ("cron(0 3 * * ? *)", 24, 26),
+        ("cron(0 6 ? * MON-FRI *)", 72, 74),
+        ("cron(0 8,20 ? * 2-6 *)", 60, 62),
+        ("cron(0/15 * * * ? *)", 0.25, 3),
+    ],
 )
-def test_schedule_period(schedule, period):
-    assert schedule_period_seconds(schedule) == period
+def test_heartbeat_window_is_the_longest_gap_plus_slack(schedule, gap_hours, window_hours):
+    assert max_gap_seconds(schedule) == gap_hours * 3600, schedule
+    assert heartbeat_hours(schedule) == window_hours, schedule
 
 
-def test_producer_stopped_only_with_a_rate_schedule():
-    alarm = _by_suffix(TUNED)["queue-producer-stopped"]
-    assert (alarm.metric.period, alarm.treat_missing_data, alarm.comparison) == (
-        86_400,
-        MissingData.BREACHING,
+@pytest.mark.parametrize("schedule", ["cron(30 2 1 * ? *)", "cron(0 6 L * ? *)", "cron(0 6 ? * 2#1 *)", None])
+def test_no_heartbeat_for_schedules_beyond_seven_days_unreadable_or_off(schedule):
+    assert heartbeat_hours(schedule) is None, schedule
+    assert heartbeat_hours(schedule, override=30) == (30 if schedule else None), "the override wins, if runs exist"
+
+
+@pytest.mark.parametrize(("schedule", "hours"), [("rate(1 day)", 26), ("cron(0 6 ? * MON-FRI *)", 74)])
+def test_producer_heartbeat_counts_hourly_over_the_window(schedule, hours):
+    """GIVEN a daily rate or a weekday cron WHEN monitored THEN N of N hourly periods, Sum < 1, missing breaching."""
+    alarm = _by_suffix(dataclasses.replace(TUNED, schedule_expression=schedule))["queue-producer-stopped"]
+    assert (alarm.metric.name, alarm.metric.statistic, alarm.metric.period) == ("NumberOfMessagesSent", "Sum", 3600)
+    assert (alarm.evaluation_periods, alarm.datapoints_to_alarm) == (hours, hours), schedule
+    assert (alarm.comparison, alarm.threshold, alarm.treat_missing_data) == (
         Comparison.LESS,
+        1,
+        MissingData.BREACHING,
     )
+
+
+def test_heartbeat_override_and_schedule_off():
+    custom = build_spec("tuned", overrides={"alarms.heartbeat_hours": 50})
+    assert _by_suffix(custom)["queue-producer-stopped"].evaluation_periods == 50, "alarms.heartbeat_hours wins"
     assert "queue-producer-stopped" not in _by_suffix(dataclasses.replace(TUNED, schedule_expression=None))
-    assert "queue-producer-stopped" not in _by_suffix(
-        dataclasses.replace(TUNED, schedule_expression="cron(0 3 * * ? *)")
+    monthly = dataclasses.replace(TUNED, schedule_expression="cron(30 2 1 * ? *)")
+    assert "queue-producer-stopped" not in _by_suffix(monthly)
+    assert "cidb:heartbeatHours" in (check_heartbeat(monthly) or ""), "the deploy log must say how to get one"
+    assert check_heartbeat(TUNED) is None
+
+
+def test_verifier_heartbeat_watches_runs_verified_every_hour():
+    alarm = _by_suffix(TUNED)["verifier-stopped"]
+    assert (alarm.metric.name, alarm.metric.statistic, alarm.metric.period) == ("RunsVerified", SAMPLE_COUNT, 3600)
+    assert (alarm.comparison, alarm.threshold, alarm.treat_missing_data) == (
+        Comparison.LESS,
+        1,
+        MissingData.BREACHING,
     )
+    assert alarm.evaluation_periods == heartbeat_hours(TUNED.verify_schedule_expression) == 3
 
 
-def test_data_loss_alarm_holds_until_next_verdict():
+def test_data_loss_alarm_holds_until_that_run_completes_and_pages_on_its_own():
     alarm = _by_suffix(TUNED)["verifier-data-loss"]
     assert (alarm.metric.name, alarm.metric.statistic, alarm.threshold) == ("RunShortfall", "Maximum", 0)
     assert alarm.treat_missing_data == MissingData.IGNORE
+    assert alarm.severity == Severity.PAGE and alarm.severity.route == Route.PAGE
+    assert alarm.name not in build_monitoring(TUNED).composite.children, "a latched child would mute the composite"
+    assert "that same run" in alarm.summary and "later clean run does not clear" in alarm.summary
+
+
+def test_percentile_alarms_need_a_minimum_sample_count(spec):
+    for alarm in build_monitoring(spec).alarms:
+        if not alarm.metric.is_percentile:
+            assert alarm.expression is None, alarm.name
+            continue
+        expression = alarm.expression
+        assert expression is not None, f"{alarm.name}: a percentile alarm must alarm on the sample-count guard"
+        assert expression.expression.startswith("IF(samples >= "), alarm.name
+        samples, value = expression.metrics["samples"], expression.metrics["value"]
+        assert value == alarm.metric and samples.statistic == SAMPLE_COUNT and samples.name == value.name
+    assert _by_suffix(TUNED)["reporter-duration-p99"].min_samples == MIN_PERCENTILE_SAMPLES
+
+
+def test_runbook_url_reaches_every_description_and_the_dashboard_header():
+    url = "https://github.com/acme/cidb/blob/0123abc/docs/runbook.md"
+    monitoring = build_monitoring(build_spec("tuned", overrides={"alarms.runbook_url": url}))
+    for alarm in (*monitoring.alarms, monitoring.composite):
+        assert f"Runbook: {url}#{alarm.runbook_anchor}" in alarm.description, alarm.name
+    header = monitoring.dashboards[0].widgets[0]
+    assert f"[docs/runbook.md]({url})" in header.markdown
 
 
 def test_composite_pages_on_every_critical_alarm_and_nothing_else(spec):
     monitoring = build_monitoring(spec)
     critical = {a.name for a in monitoring.alarms if a.severity == Severity.CRITICAL}
     assert set(monitoring.composite.children) == critical
-    for must in ("dlq-depth", "verifier-data-loss", "reporter-errors", "queue-oldest-message-age"):
+    for must in ("dlq-depth", "reporter-errors", "queue-oldest-message-age", "topic-redrive-failed"):
         assert any(must in name for name in critical), f"{must} must page"
+    routes = {a.name: a.severity.route for a in monitoring.alarms}
+    assert {n for n, r in routes.items() if r == Route.PAGE} == {f"{spec.base_name}-verifier-data-loss-page"}
     assert monitoring.composite.rule().count("ALARM(") == len(critical)
 
 

@@ -12,7 +12,7 @@ import pytest
 from nested import strings
 from pulumi_mocks import ACCOUNT, REGION, CidbMocks, mocked_outputs
 
-from monitoring import MonitoredResources, build_monitoring
+from monitoring import MonitoredResources, Severity, build_monitoring
 from pipeline.spec import build_spec
 from queries import load_queries
 
@@ -20,7 +20,8 @@ SPEC = build_spec("tuned")
 # Physical names differ from the spec's on purpose: AWS metrics must follow the resources passed in.
 RESOURCES = MonitoredResources(**{f.name: f"deployed-{f.name}" for f in dataclasses.fields(MonitoredResources)})
 EMAILS = ["oncall@example.com", "team@example.com"]
-WEBHOOK = "https://hooks.example.com/cidb"
+PAGE_EMAILS = ["pager@example.com"]
+WEBHOOK = "https://events.pagerduty.com/integration/abc/enqueue"
 RUNBOOK = (Path(__file__).resolve().parents[1] / "docs" / "runbook.md").read_text()
 
 
@@ -30,7 +31,7 @@ def stack():
     return _build(CidbMocks())
 
 
-def _build(mocks: CidbMocks) -> SimpleNamespace:
+def _build(mocks: CidbMocks, actions_for: tuple[Severity, ...] = tuple(Severity)) -> SimpleNamespace:
     pulumi.runtime.set_mocks(mocks, preview=False)
     from monitoring.component import PipelineMonitoring
 
@@ -38,9 +39,19 @@ def _build(mocks: CidbMocks) -> SimpleNamespace:
 
     @pulumi.runtime.test
     def build():
-        component = PipelineMonitoring("monitoring", SPEC, RESOURCES, alarm_emails=EMAILS, webhook_url=WEBHOOK)
+        component = PipelineMonitoring(
+            "monitoring",
+            SPEC,
+            RESOURCES,
+            alarm_emails=EMAILS,
+            webhook_url=WEBHOOK,
+            page_emails=PAGE_EMAILS,
+            actions_for=actions_for,
+        )
         return pulumi.Output.all(
-            topic=component.alarm_topic_arn,
+            page=component.page_topic_arn,
+            ticket=component.ticket_topic_arn,
+            topics={str(route): topic.arn for route, topic in component.alarm_topics.items()},
             dashboards=component.dashboard_names,
             composite=component.composite_alarm_name,
         ).apply(outputs.update)
@@ -52,8 +63,12 @@ def _build(mocks: CidbMocks) -> SimpleNamespace:
     return SimpleNamespace(outputs=outputs, of=lambda typ: by_type.get(typ, []))
 
 
-def test_exports_topic_arn_composite_and_dashboard_names(stack):
-    assert stack.outputs["topic"] == f"arn:aws:sns:{REGION}:{ACCOUNT}:{SPEC.base_name}-alarms"
+def test_exports_topic_arns_composite_and_dashboard_names(stack):
+    assert stack.outputs["page"] == f"arn:aws:sns:{REGION}:{ACCOUNT}:{SPEC.base_name}-alarms-page"
+    assert stack.outputs["ticket"] == f"arn:aws:sns:{REGION}:{ACCOUNT}:{SPEC.base_name}-alarms-ticket"
+    assert stack.outputs["topics"] == {"page": stack.outputs["page"], "ticket": stack.outputs["ticket"]}, (
+        "alarm_topics holds every alarm topic, for a notifier to subscribe to"
+    )
     assert stack.outputs["composite"] == build_monitoring(SPEC).composite.name
     assert set(stack.outputs["dashboards"].values()) == {d.name for d in build_monitoring(SPEC).dashboards}
 
@@ -64,6 +79,8 @@ def test_every_alarm_definition_is_deployed_as_defined(stack):
     assert set(deployed) == {a.name for a in definitions}
     for alarm in definitions:
         inputs, metric = deployed[alarm.name].inputs, alarm.metric
+        if alarm.expression:
+            continue  # test_percentile_alarms_alarm_on_the_sample_count_expression
         assert inputs["namespace"] == metric.namespace and inputs["metricName"] == metric.name, alarm.name
         assert inputs["dimensions"] == metric.dimension_map, (
             f"alarm {deployed[alarm.name].name} watches the wrong thing"
@@ -79,20 +96,81 @@ def test_aws_dimensions_name_the_resources_passed_and_emf_the_spec_functions(sta
     passed = {getattr(RESOURCES, f.name) for f in dataclasses.fields(RESOURCES)}
     services = {fn.name for fn in SPEC.functions}
     for alarm in stack.of("MetricAlarm"):
-        inputs = alarm.inputs
-        expected = services if inputs["namespace"] == SPEC.metrics_namespace else passed
-        assert set(inputs["dimensions"].values()) <= expected, f"alarm {alarm.name}: {inputs['dimensions']}"
+        queried = [q["metric"] for q in alarm.inputs.get("metricQueries", []) if "metric" in q]
+        for inputs in queried or [alarm.inputs]:
+            expected = services if inputs["namespace"] == SPEC.metrics_namespace else passed
+            assert set(inputs["dimensions"].values()) <= expected, f"alarm {alarm.name}: {inputs['dimensions']}"
 
 
-def test_every_alarm_notifies_alarm_and_ok_to_the_topic(stack):
-    topic = stack.outputs["topic"]
-    for alarm in [*stack.of("MetricAlarm"), *stack.of("CompositeAlarm")]:
-        assert alarm.inputs["alarmActions"] == [topic], f"alarm {alarm.name} must notify the alarm topic"
-        assert alarm.inputs["okActions"] == [topic], f"alarm {alarm.name} must send OK to the alarm topic"
+def _actions(alarm) -> tuple[list, list, bool]:
+    return alarm.inputs["alarmActions"], alarm.inputs["okActions"], alarm.inputs["actionsEnabled"]
+
+
+def test_composite_and_data_loss_page_once_everything_else_tickets(stack):
+    """GIVEN the two alarm topics WHEN an incident fires a critical child THEN only the composite pages."""
+    page, ticket = [stack.outputs["page"]], [stack.outputs["ticket"]]
+    (composite,) = stack.of("CompositeAlarm")
+    assert _actions(composite) == (page, page, True), f"composite {composite.name} must notify the page topic only"
+    for alarm in stack.of("MetricAlarm"):
+        expected = page if alarm.inputs["name"].endswith("-verifier-data-loss-page") else ticket
+        assert _actions(alarm) == (expected, expected, True), f"alarm {alarm.name} notifies the wrong topic"
+    assert any(a.inputs["name"].endswith("-warning") for a in stack.of("MetricAlarm")), "no warning checked"
+
+
+def test_data_loss_is_no_composite_child(stack):
+    (composite,) = stack.of("CompositeAlarm")
+    assert "data-loss" not in composite.inputs["alarmRule"], (
+        f"composite {composite.name}: the latched data-loss alarm would hold it in ALARM and mute later pages"
+    )
+
+
+def test_severities_without_actions_keep_their_alarms_with_actions_disabled():
+    """GIVEN a dev stack with alarmActions [critical, warning] WHEN built THEN page alarms exist but are silent."""
+    stack = _build(CidbMocks(), actions_for=(Severity.CRITICAL, Severity.WARNING))
+    (composite,) = stack.of("CompositeAlarm")
+    assert composite.inputs["actionsEnabled"] is False, f"composite {composite.name} must not page on dev"
+    enabled = {a.inputs["name"]: a.inputs["actionsEnabled"] for a in stack.of("MetricAlarm")}
+    assert enabled.pop(f"{SPEC.base_name}-verifier-data-loss-page") is False
+    assert all(enabled.values()), f"critical and warning alarms keep their actions: {enabled}"
+
+
+def test_percentile_alarms_alarm_on_the_sample_count_expression(stack):
+    deployed = {r.inputs["name"]: r.inputs for r in stack.of("MetricAlarm")}
+    percentiles = [a for a in build_monitoring(SPEC, RESOURCES).alarms if a.metric.is_percentile]
+    assert percentiles, "the tuned profile has p99 alarms"
+    for alarm in percentiles:
+        inputs = deployed[alarm.name]
+        assert "metricName" not in inputs and "extendedStatistic" not in inputs, alarm.name
+        by_id = {q["id"]: q for q in inputs["metricQueries"]}
+        (returned,) = [q for q in by_id.values() if q.get("returnData")]
+        assert returned["expression"] == f"IF(samples >= {alarm.min_samples}, value)", alarm.name
+        value, samples = by_id["value"]["metric"], by_id["samples"]["metric"]
+        assert (value["metricName"], value["stat"], value["period"]) == (
+            alarm.metric.name,
+            alarm.metric.statistic,
+            alarm.metric.period,
+        ), alarm.name
+        assert (samples["metricName"], samples["stat"]) == (alarm.metric.name, "SampleCount"), alarm.name
+        assert value["dimensions"] == samples["dimensions"] == alarm.metric.dimension_map, alarm.name
+
+
+def test_heartbeats_count_hourly_over_the_window(stack):
+    deployed = {r.inputs["name"]: r.inputs for r in stack.of("MetricAlarm")}
+    producer = deployed[f"{SPEC.base_name}-queue-producer-stopped-critical"]
+    assert (producer["period"], producer["evaluationPeriods"], producer["datapointsToAlarm"]) == (3600, 26, 26), (
+        "rate(1 day): 26 of 26 hourly periods"
+    )
+    verifier = deployed[f"{SPEC.base_name}-verifier-stopped-warning"]
+    assert (verifier["metricName"], verifier["statistic"], verifier["treatMissingData"]) == (
+        "RunsVerified",
+        "SampleCount",
+        "breaching",
+    )
 
 
 def test_every_alarm_description_links_an_existing_runbook_entry(stack):
     for alarm in [*stack.of("MetricAlarm"), *stack.of("CompositeAlarm")]:
+        assert "Runbook: docs/runbook.md#" in alarm.inputs["alarmDescription"], "no runbookUrl: the relative path"
         anchor = alarm.inputs["alarmDescription"].rsplit("docs/runbook.md#", 1)[1]
         assert f'<a id="{anchor}"></a>' in RUNBOOK, f"alarm {alarm.name}: runbook has no #{anchor}"
 
@@ -104,31 +182,39 @@ def test_composite_rule_covers_the_critical_alarms(stack):
     assert named == critical, f"composite {composite.name} must page on exactly the critical alarms"
 
 
-def test_topic_is_encrypted_with_a_key_cloudwatch_may_use(stack):
-    (topic,) = stack.of("Topic")
+def test_topics_are_encrypted_with_a_key_cloudwatch_may_use(stack):
     (key,) = stack.of("Key")
     key_arn = mocked_outputs(key.typ, key.name, key.inputs)[1]["arn"]
-    assert topic.inputs["kmsMasterKeyId"] == key_arn, (
-        f"topic {topic.name} must use the customer managed key; alias/aws/sns blocks CloudWatch alarms"
-    )
+    topics = stack.of("Topic")
+    assert len(topics) == 2
+    for topic in topics:
+        assert topic.inputs["kmsMasterKeyId"] == key_arn, (
+            f"topic {topic.name} must use the customer managed key; alias/aws/sns blocks CloudWatch alarms"
+        )
     assert key.inputs["enableKeyRotation"] is True
     statements = json.loads(key.inputs["policy"])["Statement"]
     cloudwatch = [s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
     assert cloudwatch and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(cloudwatch[0]["Action"])
 
 
-def test_topic_policy_lets_only_this_accounts_alarms_publish(stack):
-    (policy,) = stack.of("TopicPolicy")
-    statements = json.loads(policy.inputs["policy"])["Statement"]
-    (cloudwatch,) = [s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
-    assert cloudwatch["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
-    assert cloudwatch["Resource"] == policy.inputs["arn"] == stack.outputs["topic"]
+def test_topic_policies_let_only_this_accounts_alarms_publish(stack):
+    policies = stack.of("TopicPolicy")
+    assert {p.inputs["arn"] for p in policies} == {stack.outputs["page"], stack.outputs["ticket"]}
+    for policy in policies:
+        statements = json.loads(policy.inputs["policy"])["Statement"]
+        (cloudwatch,) = [s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+        assert cloudwatch["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}, policy.name
+        assert cloudwatch["Resource"] == policy.inputs["arn"], policy.name
 
 
-def test_subscriptions_for_each_email_and_the_webhook(stack):
-    subscriptions = {(s.inputs["protocol"], s.inputs["endpoint"]) for s in stack.of("TopicSubscription")}
-    assert subscriptions == {("email", e) for e in EMAILS} | {("https", WEBHOOK)}
-    assert all(s.inputs["topic"] == stack.outputs["topic"] for s in stack.of("TopicSubscription"))
+def test_emails_ticket_page_emails_and_the_pager_endpoint_page(stack):
+    subscriptions = {
+        (s.inputs["topic"], s.inputs["protocol"], s.inputs["endpoint"]) for s in stack.of("TopicSubscription")
+    }
+    page, ticket = stack.outputs["page"], stack.outputs["ticket"]
+    assert subscriptions == {(ticket, "email", e) for e in EMAILS} | {(page, "email", e) for e in PAGE_EMAILS} | {
+        (page, "https", WEBHOOK)
+    }
 
 
 def test_saved_queries_use_the_passed_log_groups(stack):

@@ -8,19 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from loadtest.emulator import lambda_bootstrap
 from pipeline.telemetry import LockEvent
 from queries import LOG_GROUP_ROLES, load_queries, load_query
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = {"fields", "filter", "stats", "sort", "limit", "parse", "display", "dedup", "unmask", "pattern", "diff"}
 KEYWORDS = {"as", "by", "and", "or", "not", "in", "like", "asc", "desc"}
-# Fields CloudWatch Logs adds itself, or Lambda writes in its platform.report events (Text and JSON log
-# format); the local emulator captures only what the handlers print, so none of these appear there.
-PLATFORM_FIELDS = {
-    "type",
-    "record.metrics.durationMs",
-    "record.metrics.initDurationMs",
-    "record.metrics.maxMemoryUsedMB",
+# Fields CloudWatch Logs adds itself; the local emulator captures only what the functions print (their JSON lines
+# and Lambda's platform.report lines), so none of these appear there.
+CLOUDWATCH_FIELDS = {
     "@timestamp",
     "@message",
     "@log",
@@ -34,8 +31,10 @@ PLATFORM_FIELDS = {
     "@maxMemoryUsed",
     "@memorySize",
 }
-# Keys Powertools Logger adds only on logger.exception() lines; a healthy local run may log none.
-POWERTOOLS_EXCEPTION_FIELDS = {"exception", "exception_name"}
+# Keys of rare error lines: Powertools Logger adds the first two only on logger.exception() lines, the Lambda runtime
+# the last two only when an exception escapes a handler; a run without such errors logs none (the emulator writes the
+# runtime's line as Lambda does: test_emulator_logs_an_uncaught_error_as_lambdas_runtime_does).
+ERROR_FIELDS = {"exception", "exception_name", "errorType", "errorMessage"}
 REQUIRED = {
     "lock-contention",
     "lock-wait-percentiles",
@@ -153,19 +152,43 @@ def _flattened(record: dict, prefix: str = "") -> set[str]:
 
 
 @pytest.mark.parametrize("query", load_queries(), ids=lambda q: q.name)
-def test_query_fields_appear_in_captured_logs(query, local_run, fault_run):
-    """GIVEN real local runs (the default one, and one with a stale lock injected) WHEN a saved query reads a
-    field THEN one of its log groups logged that field."""
+def test_query_fields_appear_in_captured_logs(query, fault_run, throttled_run):
+    """GIVEN two small local runs (stale lock and failing lock releases; throttled S3) WHEN a saved query reads a
+    field THEN one of its log groups logged that field, platform.report lines included."""
     logged = set().union(
         *(
             _logged_fields(run.report_dir, getattr(run.spec, role).name)
-            for run in (local_run, fault_run)
+            for run in (fault_run, throttled_run)
             for role in query.log_groups
         )
     )
-    needed = referenced_fields(query.text) - PLATFORM_FIELDS - POWERTOOLS_EXCEPTION_FIELDS
+    needed = referenced_fields(query.text) - CLOUDWATCH_FIELDS - ERROR_FIELDS
     missing = sorted(needed - logged)
     assert not missing, (
-        f"{query.name} reads {missing}, which no {query.log_groups} log line carried in the local run; fields of rare "
+        f"{query.name} reads {missing}, which no {query.log_groups} log line carried in the local runs; fields of rare "
         "events (stale locks, throttling) need a load-test scenario that triggers them"
     )
+
+
+def test_emulator_logs_an_uncaught_error_as_lambdas_runtime_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """reporter-errors finds escaped exceptions by the runtime's top-level errorType (JSON log format)."""
+    try:
+        raise KeyError("run_id")
+    except KeyError as exc:
+        lambda_bootstrap._log_error(lambda_bootstrap.error_payload(exc), "req-1")
+    line = json.loads(capsys.readouterr().out)
+    assert (line["level"], line["errorType"], line["requestId"]) == ("ERROR", "KeyError", "req-1"), line
+    assert "errorMessage" in line and referenced_fields(load_query("reporter-errors").text) >= {"errorType"}
+
+
+def test_throttling_query_leaves_lock_events_out() -> None:
+    """ "lock busy" lines carry attempt and error_code too; they are contention, with queries of their own."""
+    text = load_query("throttling-retries").text
+    assert "not ispresent(lock_event)" in text and {"aws_service", "retries"} <= referenced_fields(text)
+
+
+def test_reporter_errors_covers_all_three_functions_uncaught_errors_and_timeouts() -> None:
+    query = load_query("reporter-errors")
+    assert query.log_groups == LOG_GROUP_ROLES, "the runbook sends on-call to it for every function"
+    assert {"errorType", "record.status", "exception_name"} <= referenced_fields(query.text)
+    assert 'record.status != "success"' in query.text, "timeouts are platform reports whose status is not success"

@@ -395,6 +395,32 @@ def test_a_busy_lock_does_not_hold_up_the_commit(
     assert sorted(row_keys(deployment)) == sorted(keys(records))
 
 
+def test_every_line_logged_while_a_group_is_written_names_its_run(
+    deployment: Deployment, handler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lock lines carry no run_id of their own; trace-run and stale-locks need it on them."""
+    # GIVEN run B's lock held by someone else, so the reporter logs "lock busy" while it writes run B
+    monkeypatch.setenv("LOCK_MAX_ATTEMPTS", "1")
+    bucket, key = deployment.outputs.bucket_name, index_key(ACCOUNT_ID, "run-b")
+    S3Lock(deployment.client("s3"), bucket, key, LockSettings(), owner="other/req").acquire()
+    publish_records(deployment, make_records(2, run_id="run-a") + make_records(2, start=3, run_id="run-b"))
+    messages = receive(deployment, 4)
+    printed = io.StringIO()
+    stream = reporter.logger.registered_handler.setStream(printed)  # what the function prints, as CloudWatch gets it
+    # WHEN the reporter handles a batch of both runs
+    try:
+        handler(messages)
+        reporter.logger.info("after the invocation")
+    finally:
+        reporter.logger.registered_handler.setStream(stream)
+    lines = [json.loads(line) for line in printed.getvalue().splitlines()]
+    # THEN every lock line names the run whose group was being written, and no line outside a group keeps it
+    lock_lines = [line for line in lines if "lock_event" in line]
+    assert lock_lines and {line.get("run_id") for line in lock_lines} <= {"run-a", "run-b"}, lock_lines
+    assert any(line["message"] == "lock busy" and line["run_id"] == "run-b" for line in lock_lines), lock_lines
+    assert "run_id" not in lines[-1], f"run_id outlived the group loop: {lines[-1]}"
+
+
 def test_groups_of_different_runs_are_committed_independently(
     deployment: Deployment, handler, monkeypatch: pytest.MonkeyPatch
 ) -> None:

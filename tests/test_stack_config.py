@@ -37,6 +37,11 @@ OVERRIDE_SAMPLES = {
     "lockJitterFactor": ("0.25", 0.25),
     "lockMaxBackoffSeconds": ("4", 4.0),
     "rowsPerFile": ("100", 100),
+    "heartbeatHours": ("30", 30),
+    "runbookUrl": (
+        "https://github.com/acme/cidb/blob/0123abc/docs/runbook.md",
+        "https://github.com/acme/cidb/blob/0123abc/docs/runbook.md",
+    ),
 }
 
 
@@ -110,6 +115,14 @@ def test_notification_settings_are_read() -> None:
     assert settings.notifications.webhook_url == "https://hooks.example.com/x", "cidb:alarmWebhookUrl"
 
 
+def test_alarm_routes_and_enabled_severities_are_read() -> None:
+    settings = settings_from({"pageEmails": '["pager@example.com"]', "alarmActions": '["critical", "warning"]'})
+    assert settings.notifications.page_emails == ("pager@example.com",), "cidb:pageEmails"
+    assert settings.notifications.severities == ("critical", "warning"), "cidb:alarmActions"
+    assert settings_from({}).notifications.severities == ("page", "critical", "warning"), "unset: every severity"
+    assert settings_from({"alarmActions": "[]"}).notifications.severities == (), "an empty list silences all"
+
+
 def test_load_test_principals_are_read() -> None:
     arns = [
         "arn:aws:iam::123456789012:role/cidb-operator",
@@ -139,6 +152,13 @@ def test_load_test_principals_are_read() -> None:
         ("alarmEmails", '["not-an-address"]'),
         ("alarmEmails", "oncall@example.com"),
         ("alarmWebhookUrl", "http://hooks.example.com/x"),
+        ("pageEmails", '["pager"]'),
+        ("alarmActions", '["pager"]'),
+        ("alarmActions", "page"),
+        ("heartbeatHours", "a day"),
+        ("heartbeatHours", "0"),
+        ("heartbeatHours", "200"),
+        ("runbookUrl", "http://github.com/acme/cidb/blob/main/docs/runbook.md"),
         ("loadTestPrincipalArns", "arn:aws:iam::123456789012:role/cidb-operator"),
         ("loadTestPrincipalArns", '["cidb-operator"]'),
         ("loadTestPrincipalArns", '["arn:aws:sts::123456789012:assumed-role/cidb-operator/me"]'),

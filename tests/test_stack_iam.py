@@ -180,7 +180,7 @@ def test_untraced_functions_get_no_xray_permissions() -> None:
 
 
 def test_queue_accepts_messages_only_from_this_topic(tuned: Deployment) -> None:
-    policy = tuned.one("aws:sqs/queuePolicy:QueuePolicy")
+    policy = tuned.one("aws:sqs/queuePolicy:QueuePolicy", "-queue-policy")
     [statement] = tuned.document(policy)["Statement"]
     assert statement["Principal"] == {"Service": "sns.amazonaws.com"}, policy.urn
     assert statement["Action"] == ["sqs:SendMessage"], policy.urn
@@ -188,6 +188,26 @@ def test_queue_accepts_messages_only_from_this_topic(tuned: Deployment) -> None:
     assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": tuned.outputs["topic_arn"]}}, (
         f"{policy.urn} must limit delivery to this topic"
     )
+
+
+def test_dlq_accepts_the_subscriptions_redrive_only_from_this_topic(tuned: Deployment) -> None:
+    """GIVEN the subscription redrives to the DLQ WHEN SNS sends there THEN the DLQ policy allows this topic only."""
+    policy = tuned.one("aws:sqs/queuePolicy:QueuePolicy", "-dlq-policy")
+    assert policy.state["queueUrl"] == tuned.outputs["dlq_url"], policy.urn
+    [statement] = tuned.document(policy)["Statement"]
+    assert statement["Principal"] == {"Service": "sns.amazonaws.com"}, policy.urn
+    assert (statement["Action"], statement["Resource"]) == (["sqs:SendMessage"], [tuned.outputs["dlq_arn"]]), policy.urn
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": tuned.outputs["topic_arn"]}}, (
+        f"{policy.urn} must limit redrive to this topic"
+    )
+
+
+def test_subscription_redrives_undeliverable_messages_to_the_dlq(tuned: Deployment) -> None:
+    subscription = tuned.one("aws:sns/topicSubscription:TopicSubscription")
+    assert json.loads(subscription.state["redrivePolicy"]) == {"deadLetterTargetArn": tuned.outputs["dlq_arn"]}, (
+        f"{subscription.urn}: a message SNS cannot deliver must reach the DLQ, not vanish"
+    )
+    assert subscription.state["endpoint"] == tuned.outputs["queue_arn"], subscription.urn
 
 
 def test_topic_key_is_rotated_and_usable_only_for_this_topic(tuned: Deployment) -> None:

@@ -31,7 +31,7 @@ EXPORTS = {
     "run_table_name",
     *(f"{key}_{what}" for key in ("collector", "reporter", "verifier") for what in ("function_name", "log_group_name")),
 }
-MONITORING_EXPORTS = {"alarm_topic_arn", "dashboards"}
+MONITORING_EXPORTS = {"page_topic_arn", "ticket_topic_arn", "dashboards"}
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +92,29 @@ def test_main_program_exports_the_pipeline_outputs(monkeypatch: pytest.MonkeyPat
     program()
     expected = EXPORTS | MONITORING_EXPORTS
     assert set(exported) == expected, f"__main__.py exports differ: {set(exported) ^ expected}"
+
+
+def test_main_program_wires_alarm_config_into_the_monitoring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN a stack that does not page and pins its runbook WHEN __main__.py runs THEN the alarms follow."""
+    url = "https://github.com/acme/cidb/blob/0123abc/docs/runbook.md"
+    monkeypatch.setattr(pulumi, "export", lambda name, value: None)
+    pulumi_mocks.install()
+    pulumi.runtime.set_all_config({"cidb:alarmActions": '["critical", "warning"]', "cidb:runbookUrl": url})
+    pulumi_mocks.MONITOR.resources.clear()
+
+    @pulumi.runtime.test
+    def program() -> None:
+        runpy.run_path(str(ROOT / "__main__.py"))
+
+    program()
+    alarms = [
+        r.state
+        for r in pulumi_mocks.MONITOR.resources.values()
+        if r.urn.split("::")[2].endswith((":MetricAlarm", ":CompositeAlarm"))
+    ]
+    assert alarms and all(f"Runbook: {url}#" in a["alarmDescription"] for a in alarms), "cidb:runbookUrl"
+    silent = {a.get("alarmName") or a.get("name") for a in alarms if a["actionsEnabled"] is False}
+    assert silent == {"cidb-dev-pipeline-unhealthy-page", "cidb-dev-verifier-data-loss-page"}, silent
 
 
 def test_load_test_reads_exactly_the_pipeline_outputs() -> None:

@@ -3,7 +3,8 @@
 The alarms come from :func:`monitoring.build_monitoring`, the same definitions the Pulumi layer
 deploys, so a threshold or period changed there is what is evaluated here. Each metric is bucketed
 into its alarm's own period (aligned to the epoch, as CloudWatch aligns periods), reduced with its
-statistic (Sum, Maximum, Minimum, Average, SampleCount, pNN), and then judged like CloudWatch does:
+statistic (Sum, Maximum, Minimum, Average, SampleCount, pNN), passed through the alarm's expression if it
+has one (a percentile counts only in periods with enough samples), and then judged like CloudWatch does:
 M of the last N periods breaching, with the alarm's missing-data treatment.
 
 Approximations, stated: periods before the first datapoint of the run count as missing; with
@@ -50,6 +51,7 @@ RESULT_COLUMNS = [
     "note",
 ]
 _PERIOD_CALL = re.compile(r"PERIOD\((\w+)\)")
+_IF_AT_LEAST = re.compile(r"IF\((\w+) >= (\d+), (\w+)\)")
 _MATH_TOKENS = re.compile(r"[A-Za-z_]\w*|\d+(\.\d+)?|[-+*/() ]")
 
 
@@ -129,7 +131,11 @@ def _series(item: Metric | MathExpression, data: pd.DataFrame, period_seconds: i
 
 
 def _math(expression: MathExpression, inputs: Mapping[str, pd.Series], period_seconds: int | None) -> pd.Series:
-    """Arithmetic metric math (ids, numbers, + - * /, parentheses, PERIOD(id)), as CloudWatch computes it."""
+    """Arithmetic metric math (ids, numbers, + - * /, parentheses, PERIOD(id)), as CloudWatch computes it, and
+    ``IF(a >= N, b)`` (the minimum-sample guard of percentile alarms): b where a >= N, no datapoint elsewhere."""
+    if guard := _IF_AT_LEAST.fullmatch(expression.expression):
+        condition, at_least, value = guard.groups()
+        return inputs[value].where(inputs[condition] >= int(at_least)).astype(float)
     periods = {i: period_seconds or m.period for i, m in expression.using}
     text = _PERIOD_CALL.sub(lambda match: str(periods[match[1]]), expression.expression)
     if "".join(m[0] for m in _MATH_TOKENS.finditer(text)) != text:
@@ -139,7 +145,7 @@ def _math(expression: MathExpression, inputs: Mapping[str, pd.Series], period_se
 
 
 def _evaluate(alarm: AlarmDefinition, data: pd.DataFrame) -> dict[str, object]:
-    values = _datapoints(alarm.metric, data)
+    values = _series(alarm.expression or alarm.metric, data, None)
     present = values.dropna()
     padded = [math.nan] * (alarm.evaluation_periods - 1) + values.tolist()
     first = next(

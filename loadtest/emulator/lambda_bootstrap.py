@@ -76,7 +76,8 @@ def error_payload(exc: BaseException) -> dict[str, Any]:
 
 
 def _log_error(payload: dict[str, Any], request_id: str) -> None:
-    print(json.dumps({"timestamp": now(), "level": "ERROR", "requestId": request_id, "message": payload}))
+    """As Lambda's Python runtime (awslambdaric 4) logs an uncaught error in JSON format: flat errorType."""
+    print(json.dumps({"timestamp": now(), "level": "ERROR", **payload, "requestId": request_id}))
 
 
 def _load_harness_module(loadtest_dir: str, relative_path: str) -> Any:
