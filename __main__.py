@@ -4,6 +4,7 @@ import pulumi
 
 from monitoring import MonitoredResources, Severity
 from monitoring.component import PipelineMonitoring
+from monitoring.naming import RUNBOOK_PATH
 from stack import CidbPipeline, read_settings
 from stack.notifier import alarm_notifier
 
@@ -27,7 +28,13 @@ monitoring = PipelineMonitoring(
     actions_for=[Severity(s) for s in settings.notifications.severities],
     opts=pulumi.ResourceOptions(depends_on=[pipeline]),
 )
-alarm_notifier("cidb-notifier", pipeline, settings.chat, topic_arns=[monitoring.alarm_topic_arn])
+alarm_notifier(
+    "cidb-notifier",
+    pipeline,
+    settings.chat,
+    topic_arns=[topic.arn for topic in monitoring.alarm_topics.values()],
+    runbook_base=settings.spec.alarms.runbook_url or RUNBOOK_PATH,
+)
 for name, value in pipeline.outputs.items():
     pulumi.export(name, value)
 pulumi.export("page_topic_arn", monitoring.page_topic_arn)

@@ -118,8 +118,8 @@ def runs_close(
     profile: Profile = "tuned",
 ) -> None:
     """Close a run that can never complete: the verifier stops checking it and its data-loss alarm clears."""
-    run = close_run(_target(stack, outputs, endpoint_url, profile), run_id, reason)
-    console.print(f"Run {run.run_id} closed: {escape(run.closed_reason or '')}")
+    run, alarm = close_run(_target(stack, outputs, endpoint_url, profile), run_id, reason)
+    console.print(f"Run {run.run_id} closed: {escape(run.closed_reason or '')}. {alarm}.")
 
 
 @app.command()

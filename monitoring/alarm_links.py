@@ -11,7 +11,7 @@ Example::
     >>> from pipeline.spec import build_spec
     >>> from monitoring.plan import build_monitoring
     >>> table = routing_table(build_spec("tuned"), build_monitoring(build_spec("tuned")))
-    >>> table["alarms"]["cidb-dev-dlq-depth-critical"]
+    >>> table["alarms"]["dlq-depth-critical"]
     ['dlq-depth', 'reporter-errors']
     >>> table["anchors"]["dlq-depth"]
     {'dashboard': 'cidb-dev-queue', 'dlq': True}
@@ -53,11 +53,13 @@ ALARM_LINKS: dict[str, AlarmLink] = {
     "dlq-depth": AlarmLink(View.QUEUE, "reporter-errors", dlq=True),
     "producer-stopped": AlarmLink(View.THROTTLING, "trace-run"),
     "data-loss": AlarmLink(View.SUMMARY, "run-reconciliation"),
+    "verifier-stopped": AlarmLink(View.QUEUE, "reporter-errors"),
     "lambda-errors": AlarmLink(View.LAMBDA, "reporter-errors", own_log_group=True),
     "lambda-throttles": AlarmLink(View.THROTTLING, "cold-starts-duration"),
     "lambda-duration": AlarmLink(View.LAMBDA, "cold-starts-duration"),
     "reporter-concurrency": AlarmLink(View.LAMBDA, "lock-wait-percentiles"),
     "sns-notifications-failed": AlarmLink(View.THROTTLING, "throttling-retries"),
+    "sns-redrive-failed": AlarmLink(View.THROTTLING, "run-reconciliation"),
     "publish-retries": AlarmLink(View.THROTTLING, "throttling-retries"),
     "publish-given-up": AlarmLink(View.THROTTLING, "throttling-retries"),
     "sdk-retries": AlarmLink(View.THROTTLING, "throttling-retries"),
@@ -91,7 +93,8 @@ def routing_table(
 ) -> dict[str, Any]:
     """The notifier's view of one deployment, as plain JSON-able data.
 
-    ``alarms``: alarm name -> [runbook anchor, query, (log groups that replace the query's)];
+    ``alarms``: alarm name without the ``prefix`` (the deployment's base name and ``-``, stored once to keep
+    the table small) -> [runbook anchor, query, (log groups that replace the query's)];
     ``anchors``: anchor -> dashboard name (and ``dlq``); ``queries``: query -> saved query name, log
     groups and text. ``log_groups`` (alarm name -> log groups) points an alarm's query elsewhere, e.g. at
     the notifier's own log group. Names come from the spec
@@ -99,7 +102,8 @@ def routing_table(
     """
     resources = resources or MonitoredResources.from_spec(spec)
     alarms: list[AlarmDefinition | CompositeAlarmDefinition] = [*plan.alarms, plan.composite, *extra_alarms]
-    table: dict[str, dict[str, Any]] = {"alarms": {}, "anchors": {}, "queries": {}}
+    prefix = f"{spec.base_name}-"
+    table: dict[str, Any] = {"prefix": prefix, "alarms": {}, "anchors": {}, "queries": {}}
     for alarm in alarms:
         link = link_for(alarm.runbook_anchor)
         query = load_query(link.query)
@@ -116,5 +120,5 @@ def routing_table(
             route.append(list(log_groups[alarm.name]))
         elif link.own_log_group and function is not None:
             route.append([f"/aws/lambda/{function}"])
-        table["alarms"][alarm.name] = route
+        table["alarms"][alarm.name.removeprefix(prefix)] = route
     return table

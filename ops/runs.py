@@ -8,6 +8,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from monitoring.model import Severity
+from monitoring.naming import alarm_name
 from ops.errors import OpsError, aws_errors
 from ops.target import Target
 from pipeline import run_store
@@ -49,8 +51,14 @@ def get_run(target: Target, run_id: str) -> RunRecord:
     return run
 
 
-def close_run(target: Target, run_id: str, reason: str) -> RunRecord:
-    """Mark a run that can never complete as closed, so that its data-loss alarm clears."""
+def close_run(target: Target, run_id: str, reason: str) -> tuple[RunRecord, str]:
+    """Mark a run that can never complete as closed, and clear the data-loss alarm it latched.
+
+    The alarm treats missing data as "keep the state", and a closed run is never checked again, so
+    nothing else would clear it. It is set to OK only when no other run is still short: otherwise
+    the verifier's next check of that run would raise it again at once. Returns the run and what
+    happened to the alarm.
+    """
     if not reason.strip():
         raise OpsError("--reason must say why the run can never complete; it is kept in the run record")
     run = get_run(target, run_id)
@@ -69,4 +77,20 @@ def close_run(target: Target, run_id: str, reason: str) -> RunRecord:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
             raise OpsError(f"run {run_id} completed meanwhile; it was not closed") from None
-    return get_run(target, run_id)
+    return get_run(target, run_id), _clear_data_loss_alarm(target, run_id, reason)
+
+
+def _clear_data_loss_alarm(target: Target, run_id: str, reason: str) -> str:
+    name = alarm_name(target.outputs.base_name, "verifier", "data-loss", Severity.PAGE)
+    still_short = [r.run.run_id for r in list_runs(target) if r.run.status == run_store.STATUS_SHORT]
+    if still_short:
+        return f"{name} left as it is: runs {still_short} are still short"
+    cloudwatch = target.client("cloudwatch")
+    with aws_errors(f"CloudWatch at {target.where}"):
+        found = cloudwatch.describe_alarms(AlarmNames=[name]).get("MetricAlarms", [])
+        if not found or found[0]["StateValue"] == "OK":
+            return f"{name} is OK" if found else f"{name} does not exist here"
+        cloudwatch.set_alarm_state(
+            AlarmName=name, StateValue="OK", StateReason=f"run {run_id} closed by on-call: {reason}"[:1023]
+        )
+    return f"{name} set to OK"

@@ -145,7 +145,8 @@ class Routing:
 
     def route(self, alarm_name: str) -> Route | None:
         """None for an alarm the table does not know (e.g. added by hand): its message has no links."""
-        entry = self.table.get("alarms", {}).get(alarm_name)
+        alarms = self.table.get("alarms", {})
+        entry = alarms.get(alarm_name.removeprefix(self.table.get("prefix", ""))) or alarms.get(alarm_name)
         if entry is None:
             return None
         anchor, query_key, *log_groups = entry

@@ -91,7 +91,7 @@ def test_metric_alarm_links_runbook_dashboard_and_query_over_its_window():
     assert detail["end"] == "2026-12-02T02:15:05.000Z"
     assert (detail["timeType"], detail["tz"]) == ("ABSOLUTE", "UTC")
     assert detail["editorString"] == load_query("reporter-errors").text
-    assert detail["source"] == ["/aws/lambda/cidb-dev-reporter"]
+    assert detail["source"] == [f"/aws/lambda/cidb-dev-{role}" for role in ("collector", "reporter", "verifier")]
 
 
 def test_composite_alarm_names_its_children_and_looks_back_half_an_hour():
@@ -198,7 +198,7 @@ def test_every_slack_text_stays_within_slacks_3000_characters():
     table = routing()
     body = json.loads(sns_message("sns-alarm-dlq-depth.json"))
     dlq = DlqSummary(groups=tuple((f"error {n} " + "x" * 150, 5, 1) for n in range(10)))
-    for alarm in table.table["alarms"]:
+    for alarm in (table.table["prefix"] + name for name in table.table["alarms"]):
         event = parse_alarm(json.dumps({**body, "AlarmName": alarm}))
         payload = render("slack", build_message(event, table.route(alarm), runbook_base=RUNBOOK_BASE, dlq=dlq))
         for block in payload["blocks"]:

@@ -104,8 +104,8 @@ def test_routing_table_is_an_ssm_parameter_the_function_reads(with_chat):
     value = parameter.state["value"]
     value = value["value"] if isinstance(value, dict) else value  # pulumi_aws marks Parameter.value secret
     table = json.loads(value)
-    assert table["alarms"]["cidb-dev-dlq-depth-critical"] == ["dlq-depth", "reporter-errors"]
-    assert table["alarms"]["cidb-dev-notifier-dlq-depth-warning"] == [
+    assert table["alarms"]["dlq-depth-critical"] == ["dlq-depth", "reporter-errors"]
+    assert table["alarms"]["notifier-dlq-depth-warning"] == [
         "notifier-dlq",
         "reporter-errors",
         [notifier_function(with_chat).state["loggingConfig"]["logGroup"]],

@@ -261,8 +261,12 @@ def test_a_record_nowhere_gets_its_trace_id_and_its_run_can_be_closed(clean: Dep
     assert [(m["seq"], m["where"], m["trace_id"]) for m in data["missing"]] == [
         (seq, "nowhere", trace_id("never-sent", seq)) for seq in (1, 2, 3)
     ]
+    cloudwatch, data_loss = clean.session.client("cloudwatch"), f"{clean.outputs.base_name}-verifier-data-loss-page"
+    cloudwatch.set_alarm_state(AlarmName=data_loss, StateValue="ALARM", StateReason="test: never-sent is short")
     closed = cidb("runs", "close", "never-sent", "--reason", "collector crashed before publishing", *clean.target)
-    assert closed.exit_code == 0, closed.output
+    assert closed.exit_code == 0 and f"{data_loss} set to OK" in closed.output, closed.output
+    state = cloudwatch.describe_alarms(AlarmNames=[data_loss])["MetricAlarms"][0]
+    assert (state["StateValue"], "never-sent" in state["StateReason"]) == ("OK", True)
     runs = {r["run_id"]: r for r in json.loads(cidb("runs", "--json", *clean.target).output)}
     assert (runs["never-sent"]["status"], runs["never-sent"]["closed_reason"]) == (
         "closed",
@@ -272,6 +276,18 @@ def test_a_record_nowhere_gets_its_trace_id_and_its_run_can_be_closed(clean: Dep
     assert "never-sent" not in [r.run_id for r in unverified], "the verifier would keep the data-loss alarm latched"
     refused = cidb("runs", "close", clean.run_id, "--reason", "x", *clean.target)
     assert refused.exit_code == 2 and "is complete" in refused.output
+
+
+def test_closing_a_run_leaves_the_data_loss_alarm_while_another_run_is_short(clean: Deployed) -> None:
+    dynamodb, table = clean.session.client("dynamodb"), clean.outputs.run_table_name
+    for run_id in ("short-a", "short-b"):
+        _start_run(clean, run_id, 2)
+        run_store.mark_verified(dynamodb, table=table, run_id=run_id, written=1, missing=1)
+    cloudwatch, data_loss = clean.session.client("cloudwatch"), f"{clean.outputs.base_name}-verifier-data-loss-page"
+    cloudwatch.set_alarm_state(AlarmName=data_loss, StateValue="ALARM", StateReason="test: two short runs")
+    closed = cidb("runs", "close", "short-a", "--reason", "accepted", *clean.target)
+    assert closed.exit_code == 0 and "left as it is: runs ['short-b'] are still short" in closed.output, closed.output
+    assert cloudwatch.describe_alarms(AlarmNames=[data_loss])["MetricAlarms"][0]["StateValue"] == "ALARM"
 
 
 @pytest.mark.parametrize(
