@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import click
 import pytest
+import typer
 
+from cidb.cli import app
 from loadtest.faults import FAULTS
 from loadtest.faults.catalog import alarm_matches
 from monitoring import View, build_monitoring
@@ -67,8 +70,19 @@ def test_internal_links_point_at_entries():
 
 def test_dlq_entry_explains_safe_redrive():
     entry = _entries()["dlq-depth"]
-    assert "aws sqs start-message-move-task --source-arn" in entry
+    assert "cidb dlq redrive --dry-run" in entry
     assert "record key" in entry
+
+
+def test_every_cidb_command_in_the_runbook_exists():
+    cli = typer.main.get_command(app)
+    used = set(re.findall(r"`cidb ([a-z]+)(?: ([a-z]+))?", RUNBOOK.read_text()))
+    assert {verb for verb, _ in used} >= {"status", "verify", "trace", "dlq", "lock", "runs", "query", "loadtest"}
+    for verb, sub in used:
+        assert verb in cli.commands, f"runbook uses `cidb {verb}`, which does not exist"
+        group = cli.commands[verb]
+        if isinstance(group, click.Group) and sub:
+            assert sub in group.commands, f"runbook uses `cidb {verb} {sub}`, which does not exist"
 
 
 def test_every_alarm_a_fault_trips_says_how_to_rehearse_it():
