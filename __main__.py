@@ -32,7 +32,8 @@ alarm_notifier(
     "cidb-notifier",
     pipeline,
     settings.chat,
-    topic_arns=[topic.arn for topic in monitoring.alarm_topics.values()],
+    topic_arns={route: topic.arn for route, topic in monitoring.alarm_topics.items()},
+    actions_for=[Severity(s) for s in settings.notifications.severities],
     runbook_base=settings.spec.alarms.runbook_url or RUNBOOK_PATH,
 )
 for name, value in pipeline.outputs.items():

@@ -42,7 +42,7 @@ def render_dashboard_body(
             }
         )
         x, row_height = x + widget.width, max(row_height, widget.height)
-    # "inherit": graphs follow the period picked in the console instead of each metric's alarm period.
+    # "inherit": each graph keeps its own period (hourly heartbeats stay hourly) instead of adapting to the range.
     return {"start": DEFAULT_TIME_RANGE, "periodOverride": "inherit", "widgets": widgets}
 
 

@@ -37,6 +37,7 @@ from pipeline.alarm_message import (
     DlqSummary,
     Routing,
     build_message,
+    decode_routes,
     parse_alarm,
     render,
 )
@@ -102,7 +103,7 @@ def _ssm() -> SSMProvider:
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     settings = NotifierSettings.from_env()
-    routing = Routing(_ssm().get(settings.routes_parameter, transform="json", max_age=CACHE_SECONDS))
+    routing = Routing(decode_routes(_ssm().get(settings.routes_parameter, transform="binary", max_age=CACHE_SECONDS)))
     posted = skipped = 0
     for record in event.get("Records", []):
         alarm = parse_alarm(record["Sns"]["Message"])

@@ -9,23 +9,22 @@ retries is parked in the notifier's own encrypted queue, which is alarmed.
 
 Example (in ``__main__.py``)::
 
-    alarm_notifier("cidb-notifier", pipeline, settings.chat, topic_arns=[monitoring.alarm_topic_arn])
+    alarm_notifier("cidb-notifier", pipeline, settings.chat, topic_arns={route: arn, ...}, actions_for=[...])
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
 from monitoring.alarm_links import routing_table
-from monitoring.model import AlarmDefinition
+from monitoring.model import AlarmDefinition, Route, Severity
 from monitoring.notifier import notifier_dlq_alarm
 from monitoring.plan import build_monitoring
 from pipeline import env as env_names
-from pipeline.alarm_message import DEFAULT_RUNBOOK_BASE
+from pipeline.alarm_message import DEFAULT_RUNBOOK_BASE, encode_routes
 from pipeline.spec import DeploymentSpec, FunctionSpec
 from stack import iam
 from stack.archive import lambda_artifact, source_code_hash, zip_archive
@@ -69,7 +68,7 @@ def notifier_routes(spec: DeploymentSpec) -> str:
         extra_alarms=[alarm],
         log_groups={alarm.name: [notifier_function(spec).log_group]},
     )
-    return json.dumps(table, separators=(",", ":"))
+    return encode_routes(table)
 
 
 def parameter_tier(value: str) -> str:
@@ -83,6 +82,10 @@ def parameter_tier(value: str) -> str:
 class AlarmNotifier(pulumi.ComponentResource):
     """The notifier function, subscribed to each of ``topic_arns``, with its routing table and failure queue.
 
+    ``topic_arns`` maps each alarm route to its topic: the notifier hears every one, and its own
+    failure alarm notifies the route of its severity (a warning: the ticket topic, never a page),
+    with actions only when ``actions_for`` holds that severity, as for every other alarm.
+
     Outputs: ``function_name``, ``failure_queue_url``.
     """
 
@@ -95,7 +98,8 @@ class AlarmNotifier(pulumi.ComponentResource):
         name: str,
         spec: DeploymentSpec,
         *,
-        topic_arns: Sequence[pulumi.Input[str]],
+        topic_arns: Mapping[Route, pulumi.Input[str]],
+        actions_for: Sequence[Severity] = tuple(Severity),
         chat_format: str,
         webhook_secret: str,
         pipeline_dlq: aws.sqs.Queue,
@@ -129,10 +133,13 @@ class AlarmNotifier(pulumi.ComponentResource):
             opts=child,
         )
         secret_arn = _secret_arn(webhook_secret, partition, region, account)
+        # A secret given by ARN may live in another account or region: its key is where the secret is.
+        key_region, key_account = _secret_home(webhook_secret, region, account)
+        dns_suffix = aws.get_partition_output(opts=invoke).dns_suffix
         statements = iam.notifier_statements(
             secret_arn=secret_arn,
-            secrets_manager_endpoint=pulumi.Output.concat("secretsmanager.", region, ".amazonaws.com"),
-            key_arns=pulumi.Output.concat("arn:", partition, ":kms:", region, ":", account, ":key/*"),
+            secrets_manager_endpoint=pulumi.Output.concat("secretsmanager.", key_region, ".", dns_suffix),
+            key_arns=pulumi.Output.concat("arn:", partition, ":kms:", key_region, ":", key_account, ":key/*"),
             routes_parameter_arn=parameter.arn,
             dlq_arn=pipeline_dlq.arn,
             failure_queue_arn=self.failure_queue.arn,
@@ -169,7 +176,7 @@ class AlarmNotifier(pulumi.ComponentResource):
             destination_config={"on_failure": {"destination": self.failure_queue.arn}},
             opts=child,
         )
-        for index, topic_arn in enumerate(topic_arns):
+        for index, topic_arn in enumerate(topic_arns.values()):
             permission = aws.lambda_.Permission(
                 f"{name}-invoke-{index}",
                 action="lambda:InvokeFunction",
@@ -186,8 +193,20 @@ class AlarmNotifier(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
             )
         alarm = notifier_dlq_alarm(spec, self.failure_queue.name)
-        self.failure_alarm = _alarm(alarm, list(topic_arns), child)
+        self.failure_alarm = _alarm(
+            alarm, [topic_arns[alarm.severity.route]], enabled=alarm.severity in actions_for, opts=child
+        )
         self.register_outputs({"function_name": self.function.name, "failure_queue_url": self.failure_queue.url})
+
+
+def _secret_home(
+    secret: str, region: pulumi.Output[str], account: pulumi.Output[str]
+) -> tuple[pulumi.Input[str], pulumi.Input[str]]:
+    """(region, account) of the secret: from its ARN, or the stack's for a name."""
+    if secret.startswith("arn:"):
+        parts = secret.split(":")
+        return parts[3], parts[4]
+    return region, account
 
 
 def _secret_arn(
@@ -202,7 +221,7 @@ def _secret_arn(
 
 
 def _alarm(
-    alarm: AlarmDefinition, actions: list[pulumi.Input[str]], opts: pulumi.ResourceOptions
+    alarm: AlarmDefinition, actions: list[pulumi.Input[str]], *, enabled: bool, opts: pulumi.ResourceOptions
 ) -> aws.cloudwatch.MetricAlarm:
     metric = alarm.metric
     return aws.cloudwatch.MetricAlarm(
@@ -221,6 +240,7 @@ def _alarm(
         treat_missing_data=str(alarm.treat_missing_data),
         alarm_actions=actions,
         ok_actions=actions,
+        actions_enabled=enabled,
         opts=opts,
     )
 
@@ -230,7 +250,8 @@ def alarm_notifier(
     pipeline: CidbPipeline,
     chat: ChatNotifications | None,
     *,
-    topic_arns: Sequence[pulumi.Input[str]],
+    topic_arns: Mapping[Route, pulumi.Input[str]],
+    actions_for: Sequence[Severity] = tuple(Severity),
     runbook_base: str = DEFAULT_RUNBOOK_BASE,
     opts: pulumi.ResourceOptions | None = None,
 ) -> AlarmNotifier | None:
@@ -241,6 +262,7 @@ def alarm_notifier(
         name,
         pipeline.spec,
         topic_arns=topic_arns,
+        actions_for=actions_for,
         chat_format=chat.chat_format,
         webhook_secret=chat.webhook_secret,
         pipeline_dlq=pipeline.dlq,

@@ -132,7 +132,7 @@ OLD_POWERTOOLS_LOCK = Path(__file__).parent / "fixtures" / "powertools-3.29.0.lo
 def old_pin_run(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
     """The artifact built with Powertools 3.29.0, whose BatchProcessor lacks the ``logger`` argument."""
     out = tmp_path_factory.mktemp("old-pin-run")
-    command = [sys.executable, "-m", "loadtest", "loadtest", "--policies", "30", "--out", str(out)]
+    command = [sys.executable, "-m", "cidb", "loadtest", "--policies", "30", "--out", str(out)]
     command += ["--lambda-lock", str(OLD_POWERTOOLS_LOCK), "--set", "queue.batching_window_seconds=1"]
     return subprocess.run(command, capture_output=True, text=True, timeout=600), out
 
@@ -183,7 +183,7 @@ def seed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Compl
     """The seed profile through the real CLI, as a user would run it."""
     out = tmp_path_factory.mktemp("seed-run")
     done = subprocess.run(
-        [sys.executable, "-m", "loadtest", "loadtest", "--profile", "seed", "--policies", "300", "--out", str(out)],
+        [sys.executable, "-m", "cidb", "loadtest", "--profile", "seed", "--policies", "300", "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -230,7 +230,7 @@ def test_stale_lock_is_taken_over_without_loss(fault_run: LoadTestResult) -> Non
 
 def test_bad_options_fail_with_a_clear_message(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "loadtest", "loadtest", "--policies", "0", "--out", str(tmp_path)],
+        [sys.executable, "-m", "cidb", "loadtest", "--policies", "0", "--out", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -21,6 +21,7 @@ from loadtest.emulator.aws_session import AwsSession
 from monitoring import build_monitoring
 from monitoring.alarm_links import routing_table
 from pipeline import env as env_names
+from pipeline.alarm_message import encode_routes
 from pipeline.notifier import DeliveryError, NotifierSettings, handler
 from pipeline.settings import ConfigError
 from pipeline.spec import build_spec
@@ -79,8 +80,7 @@ def notifier(aws: AwsSession, webhook: Webhook, monkeypatch: pytest.MonkeyPatch)
     aws.client("ssm").put_parameter(
         Name=parameter,
         Type="String",
-        Tier="Advanced",
-        Value=json.dumps(routing_table(spec, build_monitoring(spec)), separators=(",", ":")),
+        Value=encode_routes(routing_table(spec, build_monitoring(spec))),
     )
     dlq_url = aws.client("sqs").create_queue(QueueName=spec.dlq_name)["QueueUrl"]
     environment = {

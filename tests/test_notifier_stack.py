@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import base64
 from typing import Any
 
 import pulumi
@@ -11,11 +11,13 @@ import pulumi_mocks
 import pytest
 from pulumi_mocks import ACCOUNT, MONITOR, PROJECT, REGION, Deployment, Resource
 
+from monitoring.model import Route, Severity
 from pipeline import env as env_names
+from pipeline.alarm_message import decode_routes
 from pipeline.spec import build_spec
 from stack.config import NAMESPACE, StackConfigError, read_settings
 from stack.notifier import (
-    ADVANCED_PARAMETER_BYTES,
+    STANDARD_PARAMETER_BYTES,
     notifier_routes,
     parameter_tier,
 )
@@ -26,7 +28,9 @@ PAGE_TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:cidb-dev-alarms-page"
 LAMBDA_ENV_LIMIT = 4096
 
 
-def deploy_with_notifier(config: dict[str, str], topics: int = 1) -> Deployment:
+def deploy_with_notifier(
+    config: dict[str, str], topics: int = 1, actions_for: tuple[Severity, ...] = tuple(Severity)
+) -> Deployment:
     """The pipeline, an alarm topic (plus more ARNs when ``topics`` > 1) and ``alarm_notifier`` as in __main__."""
     from stack import CidbPipeline
     from stack.notifier import alarm_notifier
@@ -41,8 +45,10 @@ def deploy_with_notifier(config: dict[str, str], topics: int = 1) -> Deployment:
         settings = read_settings()
         pipeline = CidbPipeline("cidb", settings.spec)
         topic = pulumi_aws.sns.Topic("alarm-topic", name="cidb-dev-alarms")
-        arns = [topic.arn, *[PAGE_TOPIC] * (topics - 1)]
-        built["notifier"] = alarm_notifier("cidb-notifier", pipeline, settings.chat, topic_arns=arns)
+        arns = {Route.TICKET: topic.arn, **({Route.PAGE: PAGE_TOPIC} if topics > 1 else {})}
+        built["notifier"] = alarm_notifier(
+            "cidb-notifier", pipeline, settings.chat, topic_arns=arns, actions_for=actions_for
+        )
         return pulumi.Output.all(**pipeline.outputs).apply(lambda values: built.update(outputs=values))
 
     program()
@@ -103,20 +109,20 @@ def test_routing_table_is_an_ssm_parameter_the_function_reads(with_chat):
     assert variables[env_names.ENV_ALARM_ROUTES_PARAMETER] == parameter.state["name"]
     value = parameter.state["value"]
     value = value["value"] if isinstance(value, dict) else value  # pulumi_aws marks Parameter.value secret
-    table = json.loads(value)
+    table = decode_routes(base64.b64decode(value))
     assert table["alarms"]["dlq-depth-critical"] == ["dlq-depth", "reporter-errors"]
     assert table["alarms"]["notifier-dlq-depth-warning"] == [
         "notifier-dlq",
         "reporter-errors",
         [notifier_function(with_chat).state["loggingConfig"]["logGroup"]],
     ], "the notifier's own alarm queries the notifier's log group"
-    assert parameter.state["tier"] == parameter_tier(value) == "Advanced", f"{len(value)} bytes"
+    assert parameter.state["tier"] == parameter_tier(value) == "Standard", f"{len(value)} bytes"
 
 
 @pytest.mark.parametrize("profile", ["tuned", "seed"])
 def test_routing_table_fits_its_parameter_with_room_to_grow(profile):
     size = len(notifier_routes(build_spec(profile)).encode())
-    assert size < ADVANCED_PARAMETER_BYTES * 0.85, f"{profile}: routing table is {size} bytes"
+    assert size < STANDARD_PARAMETER_BYTES * 0.6, f"{profile}: routing table is {size} bytes"
 
 
 def test_policy_reads_only_the_named_secret(with_chat):
@@ -172,6 +178,22 @@ def test_failed_deliveries_end_in_an_encrypted_alarmed_queue(with_chat):
     assert alarm.state["comparisonOperator"] == "GreaterThanOrEqualToThreshold" and alarm.state["threshold"] == 1
     assert alarm.state["alarmActions"] == [f"arn:aws:sns:{REGION}:{ACCOUNT}:cidb-dev-alarms"], alarm.urn
     assert "docs/runbook.md#notifier-dlq" in alarm.state["alarmDescription"]
+
+
+def test_the_notifiers_own_alarm_tickets_and_never_pages():
+    deployment = deploy_with_notifier(CHAT, topics=2, actions_for=(Severity.PAGE, Severity.CRITICAL))
+    alarm = deployment.one("aws:cloudwatch/metricAlarm:MetricAlarm", "notifier-dlq-depth")
+    assert PAGE_TOPIC not in alarm.state["alarmActions"] + alarm.state["okActions"], alarm.urn
+    assert alarm.state["actionsEnabled"] is False, f"{alarm.urn}: this stack switched warning actions off"
+
+
+def test_a_secret_in_another_account_is_decrypted_with_that_accounts_keys():
+    other = "arn:aws:secretsmanager:eu-west-1:210987654321:secret:shared/chat-webhook-AbCdEf"
+    deployment = deploy_with_notifier({"chatFormat": "slack", "chatWebhookSecret": other})
+    policy = deployment.one("aws:iam/rolePolicy:RolePolicy", "cidb-notifier-policy")
+    decrypt = {s["Sid"]: s for s in deployment.document(policy)["Statement"]}["DecryptWebhookSecretOnly"]
+    assert decrypt["Resource"] == ["arn:aws:kms:eu-west-1:210987654321:key/*"], policy.urn
+    assert decrypt["Condition"]["StringEquals"] == {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}
 
 
 @pytest.mark.parametrize(
