@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from ops.alarms import AlarmState, alarms_not_ok, firing
@@ -55,8 +56,12 @@ def status(target: Target, latest: int = LATEST_RUNS) -> Status:
     return found
 
 
+def _utc(when: datetime | None) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if when else "an unknown time"
+
+
 def _problems(found: Status) -> list[str]:
-    problems = [f"alarm {a.name} is in ALARM since {a.since or '?'}" for a in firing(found.alarms)]
+    problems = [f"alarm {a.name} is in ALARM since {_utc(a.since)}" for a in firing(found.alarms)]
     if found.queue.dlq_depth or found.queue.dlq_in_flight:
         problems.append(f"the DLQ holds {found.queue.dlq_depth + found.queue.dlq_in_flight} messages (`cidb dlq show`)")
     if found.queue.mapping_state not in (None, "Enabled", "Enabling", "Updating"):
