@@ -9,7 +9,7 @@ them. A load test also writes ``stack-outputs.json`` into its report directory.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,7 @@ def resolve_target(
 
 
 def _only_deployment(endpoint_url: str) -> str:
-    probe = Target(_names_only(build_spec("tuned")), endpoint_url)
+    probe = Target(spec_outputs(build_spec("tuned")), endpoint_url)
     with aws_errors(endpoint_url):
         tables = probe.client("dynamodb").list_tables()["TableNames"]
     bases = sorted(t.removesuffix(RUN_TABLE_SUFFIX) for t in tables if t.endswith(RUN_TABLE_SUFFIX))
@@ -90,7 +90,7 @@ def _only_deployment(endpoint_url: str) -> str:
 
 def _discover(spec: Any, endpoint_url: str) -> StackOutputs:
     """The names of a deployment built from ``spec`` on an emulator, checked against what it holds."""
-    probe = Target(_names_only(spec), endpoint_url)
+    probe = Target(spec_outputs(spec), endpoint_url)
     sqs = probe.client("sqs")
     with aws_errors(endpoint_url):
         account = probe.client("sts").get_caller_identity()["Account"]
@@ -104,19 +104,18 @@ def _discover(spec: Any, endpoint_url: str) -> StackOutputs:
                     f"{endpoint_url}`, or pass --outputs with the load test's stack-outputs.json"
                 ) from None
     arn = f"arn:aws:sqs:{EMULATOR_REGION}:{account}"
-    return StackOutputs(
-        **{
-            **_names_only(spec).__dict__,
-            "topic_arn": f"arn:aws:sns:{EMULATOR_REGION}:{account}:{spec.topic_name}",
-            "queue_url": urls[spec.queue_name],
-            "queue_arn": f"{arn}:{spec.queue_name}",
-            "dlq_url": urls[spec.dlq_name],
-            "dlq_arn": f"{arn}:{spec.dlq_name}",
-        }
+    return replace(
+        spec_outputs(spec),
+        topic_arn=f"arn:aws:sns:{EMULATOR_REGION}:{account}:{spec.topic_name}",
+        queue_url=urls[spec.queue_name],
+        queue_arn=f"{arn}:{spec.queue_name}",
+        dlq_url=urls[spec.dlq_name],
+        dlq_arn=f"{arn}:{spec.dlq_name}",
     )
 
 
-def _names_only(spec: Any) -> StackOutputs:
+def spec_outputs(spec: Any, region: str = EMULATOR_REGION) -> StackOutputs:
+    """The names a deployment built from ``spec`` has; the URLs and ARNs that AWS assigns are left empty."""
     return StackOutputs(
         topic_arn="",
         queue_url="",
@@ -134,6 +133,6 @@ def _names_only(spec: Any) -> StackOutputs:
         reporter_log_group_name=spec.reporter.log_group,
         verifier_log_group_name=spec.verifier.log_group,
         profile=spec.profile,
-        region=EMULATOR_REGION,
+        region=region,
         base_name=spec.base_name,
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from ops.outputs import StackOutputs
+from ops.target import spec_outputs
 from pipeline.spec import DeploymentSpec
 
 
@@ -43,23 +45,11 @@ def provision(session: Any, spec: DeploymentSpec) -> StackOutputs:
     for fn in spec.functions:
         logs.create_log_group(logGroupName=fn.log_group)
 
-    return StackOutputs(
+    return replace(
+        spec_outputs(spec, session.region),
         topic_arn=topic_arn,
         queue_url=queue_url,
         queue_arn=queue_arn,
-        queue_name=spec.queue_name,
         dlq_url=dlq_url,
         dlq_arn=dlq_arn,
-        dlq_name=spec.dlq_name,
-        bucket_name=spec.bucket_name,
-        run_table_name=spec.run_table_name,
-        collector_function_name=spec.collector.name,
-        reporter_function_name=spec.reporter.name,
-        verifier_function_name=spec.verifier.name,
-        collector_log_group_name=spec.collector.log_group,
-        reporter_log_group_name=spec.reporter.log_group,
-        verifier_log_group_name=spec.verifier.log_group,
-        profile=spec.profile,
-        region=session.region,
-        base_name=spec.base_name,
     )
