@@ -45,6 +45,8 @@ def build_dashboards(
 
     ``runbook`` is the runbook's URL pinned to a commit when the stack sets one, else its relative path.
     """
+    # A relative link goes nowhere in the console: without a pinned URL the header names the file as text.
+    runbook_text = f"[{RUNBOOK_PATH}]({runbook})" if "://" in runbook else f"`{RUNBOOK_PATH}` in the repository"
     links = " · ".join(f"[{view}](#dashboards:name={dashboard_name(prefix, view)})" for view in View)
     by_view: dict[View, list[Widget]] = {view: [] for view in View}
     by_view[View.SUMMARY] = [
@@ -59,7 +61,7 @@ def build_dashboards(
             dashboard_name(prefix, view),
             view,
             (
-                TextWidget(f"## {prefix}: {_TITLES[view]}\nRunbook: [{RUNBOOK_PATH}]({runbook}) · Dashboards: {links}"),
+                TextWidget(f"## {prefix}: {_TITLES[view]}\nRunbook: {runbook_text} · Dashboards: {links}"),
                 *widgets,
             ),
         )
