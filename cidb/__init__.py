@@ -1,0 +1,1 @@
+"""The ``cidb`` command line; ``cidb/cli.py`` is its entry point."""
