@@ -64,6 +64,10 @@ class QueueSpec:
     # to ride out an S3 throttling episode, and far short of the 90-minute visibility timeout.
     retry_base_seconds: int = 20
     retry_max_seconds: int = 300
+    # Without ReportBatchItemFailures Lambda ignores the reporter's batchItemFailures and deletes the
+    # whole batch when the invocation succeeds: a failed record would be lost. The stack and the
+    # emulator's mapping both read this one value.
+    function_response_types: tuple[str, ...] = ("ReportBatchItemFailures",)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ class Triggers(pulumi.ComponentResource):
             function_name=functions["reporter"].arn,
             batch_size=q.batch_size,
             maximum_batching_window_in_seconds=q.batching_window_seconds,
-            function_response_types=["ReportBatchItemFailures"],
+            function_response_types=list(q.function_response_types),
             scaling_config={"maximum_concurrency": q.max_concurrency} if q.max_concurrency is not None else None,
             opts=pulumi.ResourceOptions(parent=self),
         )

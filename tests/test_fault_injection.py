@@ -16,7 +16,7 @@ from botocore.config import Config
 from emulated import Deployment
 
 from loadtest.emulator.apicalls import ApiCallCounter
-from loadtest.emulator.esm import EventSourceMapping
+from loadtest.emulator.esm import EventSourceMapping, MappingSettings
 from loadtest.emulator.moto_server import ACCOUNT_ID
 from loadtest.faults import FAULTS
 from loadtest.faults.catalog import alarm_matches
@@ -115,9 +115,7 @@ def test_messages_sqs_refuses_to_settle_are_in_flight_not_lost(deployment: Deplo
         queue_url=deployment.outputs.queue_url,
         queue_arn=deployment.outputs.queue_arn,
         function=None,
-        batch_size=10,
-        window_seconds=0,
-        max_concurrency=1,
+        settings=MappingSettings(batch_size=10, window_seconds=0, max_concurrency=1, report_batch_item_failures=True),
     )
     stale = {"MessageId": "m-1", "ReceiptHandle": "not-a-receipt-handle", "Body": record.to_json()}
     # WHEN the mapping deletes it

@@ -8,11 +8,12 @@ THEN it watches the queues and bucket until drained and reconciles exactly as in
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from emulated import Deployment
 
-from loadtest.emulator.esm import EventSourceMapping
+from loadtest.emulator.esm import EventSourceMapping, MappingSettings
 from loadtest.run.job import run_loadtest
 from loadtest.run.local_target import function_configs
 from loadtest.run.options import LoadTestOptions
@@ -29,9 +30,7 @@ def test_stack_target_publishes_watches_and_reconciles(deployment: Deployment, t
         queue_url=outputs.queue_url,
         queue_arn=outputs.queue_arn,
         function=reporter,
-        batch_size=spec.queue.batch_size,
-        window_seconds=2,
-        max_concurrency=2,
+        settings=replace(MappingSettings.from_spec(spec, concurrency=2), window_seconds=2),
     ).start()
     try:
         run = run_loadtest(

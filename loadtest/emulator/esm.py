@@ -34,6 +34,7 @@ from typing import Any
 
 from loadtest.emulator.apicalls import ApiCallCounter
 from loadtest.emulator.lambda_runtime import FunctionConfig, FunctionInstance, InvocationResult
+from pipeline.spec import DeploymentSpec
 
 PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
 # Within a batching window, a poller that got fewer messages than it asked for waits this long
@@ -103,6 +104,32 @@ def to_lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> di
     }
 
 
+# The emulator needs a finite number of instances where the spec sets no cap (Lambda scales to 1250 on AWS).
+UNCAPPED_EMULATOR_CONCURRENCY = 5
+REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
+
+
+@dataclass(frozen=True)
+class MappingSettings:
+    """The event source mapping as the stack configures it, read from the same spec fields."""
+
+    batch_size: int
+    window_seconds: float
+    max_concurrency: int
+    report_batch_item_failures: bool
+
+    @classmethod
+    def from_spec(cls, spec: DeploymentSpec, concurrency: int | None = None) -> MappingSettings:
+        """``concurrency`` (the load test's ``--concurrency``) replaces the spec's cap."""
+        q = spec.queue
+        return cls(
+            batch_size=q.batch_size,
+            window_seconds=q.batching_window_seconds,
+            max_concurrency=concurrency or q.max_concurrency or UNCAPPED_EMULATOR_CONCURRENCY,
+            report_batch_item_failures=REPORT_BATCH_ITEM_FAILURES in q.function_response_types,
+        )
+
+
 class EventSourceMapping:
     def __init__(
         self,
@@ -112,23 +139,23 @@ class EventSourceMapping:
         queue_url: str,
         queue_arn: str,
         function: FunctionConfig,
-        batch_size: int,
-        window_seconds: float,
-        max_concurrency: int,
+        settings: MappingSettings,
         retry_delay_seconds: int = 1,
         faults: MappingFaults | None = None,
     ) -> None:
         self.sqs, self.api_counter = sqs, api_counter
         self.queue_url, self.queue_arn, self.function = queue_url, queue_arn, function
-        self.batch_size, self.window_seconds = batch_size, window_seconds
-        self.max_concurrency, self.retry_delay_seconds = max_concurrency, retry_delay_seconds
+        self.settings = settings
+        self.batch_size, self.window_seconds = settings.batch_size, settings.window_seconds
+        self.max_concurrency, self.retry_delay_seconds = settings.max_concurrency, retry_delay_seconds
         self.state = MappingState()
         self.faults = faults or MappingFaults()
         self._replays: list[tuple[float, dict[str, Any]]] = []  # (due, message) of duplicate deliveries
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [
-            threading.Thread(target=self._slot, name=f"esm-slot-{i}", daemon=True) for i in range(max_concurrency)
+            threading.Thread(target=self._slot, name=f"esm-slot-{i}", daemon=True)
+            for i in range(settings.max_concurrency)
         ]
 
     def start(self) -> EventSourceMapping:
@@ -252,7 +279,9 @@ class EventSourceMapping:
                 self.state.in_flight -= 1
                 self.state.last_activity = time.monotonic()
         by_id = {m["MessageId"]: m for m in messages}
-        if result.outcome == "ok" and isinstance(result.response, dict):
+        if result.outcome == "ok" and not self.settings.report_batch_item_failures:
+            failed_ids = set()  # as Lambda does: a successful invocation deletes its whole batch
+        elif result.outcome == "ok" and isinstance(result.response, dict):
             failed_ids = {f["itemIdentifier"] for f in result.response.get("batchItemFailures", [])}
         else:
             failed_ids = set(by_id)

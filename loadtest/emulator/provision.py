@@ -17,7 +17,8 @@ def provision(session: Any, spec: DeploymentSpec) -> StackOutputs:
     q = spec.queue
 
     dlq_url = sqs.create_queue(
-        QueueName=spec.dlq_name, Attributes={"MessageRetentionPeriod": str(q.dlq_retention_seconds)}
+        QueueName=spec.dlq_name,
+        Attributes={"MessageRetentionPeriod": str(q.dlq_retention_seconds), "SqsManagedSseEnabled": "true"},
     )["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     queue_url = sqs.create_queue(
@@ -26,12 +27,18 @@ def provision(session: Any, spec: DeploymentSpec) -> StackOutputs:
             "VisibilityTimeout": str(q.visibility_timeout_seconds),
             "MessageRetentionPeriod": str(q.retention_seconds),
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": q.max_receive_count}),
+            "SqsManagedSseEnabled": "true",
         },
     )["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
     topic_arn = sns.create_topic(Name=spec.topic_name)["TopicArn"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn})},
+    )
 
     s3.create_bucket(Bucket=spec.bucket_name)
     s3.put_bucket_versioning(Bucket=spec.bucket_name, VersioningConfiguration={"Status": "Enabled"})
@@ -44,6 +51,7 @@ def provision(session: Any, spec: DeploymentSpec) -> StackOutputs:
     )
     for fn in spec.functions:
         logs.create_log_group(logGroupName=fn.log_group)
+        logs.put_retention_policy(logGroupName=fn.log_group, retentionInDays=spec.log_retention_days)
 
     return replace(
         spec_outputs(spec, session.region),

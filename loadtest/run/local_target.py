@@ -19,7 +19,7 @@ from typing import Any
 
 from artifact import DEFAULT_LOCK, Artifact, build_artifact
 from loadtest.emulator.aws_session import AwsSession
-from loadtest.emulator.esm import EventSourceMapping
+from loadtest.emulator.esm import EventSourceMapping, MappingSettings
 from loadtest.emulator.lambda_runtime import (
     FunctionConfig,
     FunctionInstance,
@@ -90,7 +90,8 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         active = ActiveFaults.prepare(options.faults, spec, report_dir / "fault-tokens")
         harness, esm_session = AwsSession(endpoint), AwsSession(endpoint)
         outputs = provision(harness, spec)
-        concurrency = options.concurrency or spec.queue.max_concurrency or 5
+        mapping = MappingSettings.from_spec(spec, options.concurrency)
+        concurrency = mapping.max_concurrency
         expected_keys, floor = _expected_keys_and_floor(options, harness, run_id, concurrency)
         if options.inject_stale_lock:
             plant_stale_lock(harness.client("s3"), outputs.bucket_name, ACCOUNT_ID, run_id)
@@ -106,9 +107,7 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
             queue_url=outputs.queue_url,
             queue_arn=outputs.queue_arn,
             function=reporter,
-            batch_size=spec.queue.batch_size,
-            window_seconds=spec.queue.batching_window_seconds,
-            max_concurrency=concurrency,
+            settings=mapping,
             retry_delay_seconds=options.retry_delay_seconds,
             faults=active.mapping(),
         )
