@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from collections import Counter
 from typing import Any
+from urllib.parse import urlparse
+
+# Where loadtest/faults/injection.py says its fabricated answers come from: an injected AccessDenied is not IAM's.
+INJECTED_FAULT_HOST = "fault.invalid"
 
 
 class ApiCallCounter:
@@ -32,7 +36,12 @@ class ApiCallCounter:
         self, http_response: Any = None, parsed: dict[str, Any] | None = None, model: Any = None, **_: Any
     ) -> None:
         code = ((parsed or {}).get("Error") or {}).get("Code", "")
-        if http_response is not None and http_response.status_code == 403 and code.startswith("AccessDenied"):
+        if (
+            http_response is not None
+            and http_response.status_code == 403
+            and code.startswith("AccessDenied")
+            and urlparse(http_response.url).hostname != INJECTED_FAULT_HOST
+        ):
             self.denied[f"{model.service_model.service_name}.{model.name}"] += 1
 
     def take(self) -> tuple[dict[str, int], int, dict[str, int]]:
