@@ -50,6 +50,22 @@ def test_a_role_may_write_under_its_prefixes_only(enforced: tuple[AwsSession, Fu
     assert denied.value.response["Error"]["Code"] == "AccessDenied"
 
 
+def test_delete_objects_is_judged_key_by_key_and_a_denial_is_counted(
+    enforced: tuple[AwsSession, FunctionRoles, str],
+) -> None:
+    # IAM authorises DeleteObjects as s3:DeleteObject on each key; moto alone checks the bucket ARN, failing every key.
+    admin, roles, bucket = enforced
+    for key in ("segments/a", "runs/b"):
+        admin.client("s3").put_object(Bucket=bucket, Key=key, Body=b"1")
+    reporter = _as(roles, "reporter", admin.endpoint_url)
+    s3 = reporter.client("s3")
+    assert s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "segments/a"}]}).get("Errors", []) == []
+    assert reporter.counter.denied == {}
+    errors = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "runs/b"}]}).get("Errors", [])
+    assert [e["Code"] for e in errors] == ["AccessDenied"]
+    assert reporter.counter.denied == {"s3.DeleteObjects": 1}
+
+
 def test_unsigned_and_test_credentials_are_refused_once_enforced(
     enforced: tuple[AwsSession, FunctionRoles, str],
 ) -> None:

@@ -35,13 +35,14 @@ class ApiCallCounter:
     def _after_call(
         self, http_response: Any = None, parsed: dict[str, Any] | None = None, model: Any = None, **_: Any
     ) -> None:
-        code = ((parsed or {}).get("Error") or {}).get("Code", "")
-        if (
-            http_response is not None
-            and http_response.status_code == 403
-            and code.startswith("AccessDenied")
-            and urlparse(http_response.url).hostname != INJECTED_FAULT_HOST
-        ):
+        if http_response is None or urlparse(http_response.url).hostname == INJECTED_FAULT_HOST:
+            return
+        parsed = parsed or {}
+        code = (parsed.get("Error") or {}).get("Code", "")
+        denied = http_response.status_code == 403 and code.startswith("AccessDenied")
+        # DeleteObjects answers 200 and denies key by key.
+        denied = denied or any(e.get("Code") == "AccessDenied" for e in parsed.get("Errors") or [])
+        if denied:
             self.denied[f"{model.service_model.service_name}.{model.name}"] += 1
 
     def take(self) -> tuple[dict[str, int], int, dict[str, int]]:

@@ -16,7 +16,8 @@ It also makes moto's identity-policy check (on when ``INITIAL_NO_AUTH_ACTION_COU
 :class:`loadtest.emulator.moto_server.MotoServer`) judge our calls the way IAM does, where moto
 differs: it names the request's resource for SNS, DynamoDB and ``GetQueueUrl`` (moto checks "*"
 there, which no ARN-scoped statement matches), authorises the batch calls by the action IAM uses
-(``PublishBatch`` by ``sns:Publish``), and answers a denied JSON-protocol call with a JSON
+(``PublishBatch`` by ``sns:Publish``; ``DeleteObjects`` by ``s3:DeleteObject`` on each key, where moto checks
+the bucket's ARN and then fails every key), and answers a denied JSON-protocol call with a JSON
 ``AccessDenied`` error that botocore can parse (moto sends XML, which reads as error code "403").
 """
 
@@ -29,9 +30,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import xmltodict
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.responses import DynamoHandler
 from moto.iam.access_control import IAMRequest, IAMRequestBase
+from moto.s3.responses import S3Response
 from moto.server import main as moto_server_main
 from moto.sns.responses import SNSResponse
 from moto.sqs.models import SQSBackend
@@ -147,6 +150,19 @@ def _sqs_resource(original: Callable[..., Any]) -> Callable[..., Any]:
     return resource
 
 
+def _authorize_s3(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def authorize(self: S3Response, bucket_name: str | None = None, key_name: str | None = None) -> None:
+        if key_name is None and self.data.get("Action") == "DeleteObject" and self.is_delete_keys():
+            objects = xmltodict.parse(self.body)["Delete"].get("Object", [])
+            for obj in objects if isinstance(objects, list) else [objects]:
+                original(self, bucket_name=bucket_name, key_name=obj["Key"])
+            return
+        original(self, bucket_name=bucket_name, key_name=key_name)
+
+    return authorize
+
+
 def install() -> None:
     """Make SQSBackend's message operations atomic and moto's IAM check judge as IAM does (idempotent)."""
     if getattr(SQSBackend.receive_message, "cidb_atomic", False):
@@ -160,6 +176,7 @@ def install() -> None:
     SNSResponse._determine_resource = _sns_resource
     DynamoHandler._determine_resource = _dynamodb_resource
     SQSResponse._determine_resource = _sqs_resource(SQSResponse._determine_resource)
+    S3Response._authenticate_and_authorize_s3_action = _authorize_s3(S3Response._authenticate_and_authorize_s3_action)
 
 
 if __name__ == "__main__":
