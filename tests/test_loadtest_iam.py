@@ -7,6 +7,8 @@ its code needs shows up as counted denials, an alarm and a failed run, never sil
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,6 +100,18 @@ def test_no_iam_and_an_outside_emulator_say_enforcement_is_off() -> None:
     assert iam_mode(LoadTestOptions(iam=False)) == "off (--no-iam)"
     assert iam_mode(LoadTestOptions(endpoint_url="http://127.0.0.1:1")).startswith("off (--endpoint-url")
     assert LoadTestOptions(iam=False, revoke=("reporter:s3:DeleteObject",)).problems()
+
+
+def test_the_emulator_builds_its_roles_without_pulumi() -> None:
+    # The policy builders left stack/ (whose __init__ imports Pulumi) so that the load test can use them.
+    code = (
+        "import sys, iam_policies, loadtest.emulator.roles, loadtest.run.local_target; "
+        "sys.exit(any(m.startswith('pulumi') or m == 'stack' for m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    assert subprocess.run([sys.executable, "-c", code], cwd=root, check=False).returncode == 0, (
+        "the emulator's roles imported pulumi or stack/"
+    )
 
 
 def _run(tmp: Path, **options: object) -> LoadTestResult:
