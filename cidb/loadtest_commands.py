@@ -25,6 +25,7 @@ from loadtest.bench.baseline import save_baseline as store_baseline
 from loadtest.bench.cases import MATRICES
 from loadtest.bench.runner import machine, run_bench
 from loadtest.emulator.moto_server import EmulatorError, MotoServer
+from loadtest.emulator.roles import RoleError
 from loadtest.faults import FAULTS
 from loadtest.faults.rehearsal import UnknownFault, parse_fault_names
 from loadtest.run.job import run_loadtest
@@ -55,7 +56,7 @@ def _fault_names(values: list[str]) -> tuple[str, ...]:
 
 
 _D = LoadTestOptions()
-USER_ERRORS = (LoadTestError, SpecError, OutputsError, ArtifactError, LockError, BaselineError)
+USER_ERRORS = (LoadTestError, SpecError, OutputsError, ArtifactError, LockError, BaselineError, RoleError)
 
 
 @app.command()
@@ -96,6 +97,13 @@ def loadtest(
     baseline: Annotated[
         Path | None, typer.Option(help="A `cidb bench` baseline; the report's cards show its values beside this run's.")
     ] = None,
+    iam: Annotated[
+        bool, typer.Option(help="The embedded emulator enforces each function's role policy (--no-iam: it does not).")
+    ] = _D.iam,
+    revoke: Annotated[
+        list[str],
+        typer.Option(help="Leave FUNCTION:ACTION out of its role's policy, e.g. reporter:s3:DeleteObject (repeatable)"),
+    ] = [],  # noqa: B006
 ) -> None:
     """Inject policies through the whole pipeline and report what arrived.
 
@@ -121,6 +129,8 @@ def loadtest(
         overrides=_parse_overrides(set_),
         faults=_fault_names(fault),
         baseline=baseline,
+        iam=iam,
+        revoke=tuple(revoke),
     )
     try:
         with progress_bar() as bar:

@@ -66,6 +66,7 @@ def print_summary(result: LoadTestResult) -> None:
         ("lock stale taken over / release failed", f"{lock['stale_broken']} / {lock['release_failed']}"),
         ("lock wait p50 / p99 ms", f"{lock['wait_ms_p50']} / {lock['wait_ms_p99']}"),
         ("alarms that would fire", ", ".join(s["alarms_fired"]) or "none"),
+        ("iam", f"{s['iam']['mode']}, denied {s['iam']['denied']}"),
     ):
         table.add_row(label, str(value))
     artifact = s.get("artifact")

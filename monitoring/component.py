@@ -29,6 +29,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+import iam_policies as iam
 from monitoring.model import STANDARD_STATISTICS, AlarmDefinition, MathExpression, Route, Severity
 from monitoring.naming import View, query_definition_name
 from monitoring.plan import Monitoring, build_monitoring
@@ -37,7 +38,6 @@ from monitoring.resources import MonitoredResources
 from monitoring.thresholds import check_age_threshold, check_heartbeat
 from pipeline.spec import DeploymentSpec
 from queries import load_queries
-from stack import iam
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

@@ -12,8 +12,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+import iam_policies as iam
 from pipeline.spec import ARCHITECTURE, RUNTIME, FunctionSpec
-from stack import iam
 
 
 def function_role(name: str, opts: pulumi.ResourceOptions | None = None) -> aws.iam.Role:

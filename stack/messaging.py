@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
+import iam_policies as iam
 from pipeline.spec import DeploymentSpec
-from stack import iam
 
 
 class Messaging(pulumi.ComponentResource):

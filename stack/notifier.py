@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
+import iam_policies as iam
 from monitoring.alarm_links import routing_table
 from monitoring.model import AlarmDefinition, Route, Severity
 from monitoring.notifier import notifier_dlq_alarm
@@ -26,7 +27,6 @@ from monitoring.plan import build_monitoring
 from pipeline import env as env_names
 from pipeline.alarm_message import DEFAULT_RUNBOOK_BASE, encode_routes
 from pipeline.spec import DeploymentSpec, FunctionSpec
-from stack import iam
 from stack.archive import lambda_artifact, source_code_hash, zip_archive
 from stack.config import ChatNotifications
 from stack.functions import LambdaFunction, function_role

@@ -15,8 +15,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+import iam_policies as iam
 from pipeline.spec import DeploymentSpec
-from stack import iam
 from stack.archive import lambda_artifact, source_code_hash, zip_archive
 from stack.functions import LambdaFunction, function_role
 from stack.layers import dependency_layer
@@ -62,15 +62,13 @@ class CidbPipeline(pulumi.ComponentResource):
             "reporter": spec.reporter_environment(run_table=table.name, bucket=bucket.bucket),
             "verifier": spec.verifier_environment(run_table=table.name, bucket=bucket.bucket),
         }
-        statements = {
-            "collector": iam.collector_statements(
-                topic_arn=topic.arn, key_arn=self.messaging.key.arn, table_arn=table.arn, bucket_arn=bucket.arn
-            ),
-            "reporter": iam.reporter_statements(
-                queue_arn=self.messaging.queue.arn, table_arn=table.arn, bucket_arn=bucket.arn
-            ),
-            "verifier": iam.verifier_statements(table_arn=table.arn, bucket_arn=bucket.arn),
-        }
+        statements = iam.function_statements(
+            topic_arn=topic.arn,
+            key_arn=self.messaging.key.arn,
+            queue_arn=self.messaging.queue.arn,
+            table_arn=table.arn,
+            bucket_arn=bucket.arn,
+        )
         region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self)).region
         artifact = lambda_artifact()
         self.layer = dependency_layer(f"{name}-deps", spec, artifact, opts=child)

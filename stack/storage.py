@@ -11,9 +11,9 @@ import math
 import pulumi
 import pulumi_aws as aws
 
+import iam_policies as iam
 from pipeline import layout
 from pipeline.spec import DeploymentSpec
-from stack import iam
 
 BUCKET_PREFIX_MAX = 37  # S3's limit for bucket_prefix; the provider appends a 26-character suffix
 RUN_TABLE_HASH_KEY = "run_id"  # the key pipeline.run_store reads and writes

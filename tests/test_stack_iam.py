@@ -13,6 +13,9 @@ import pulumi_mocks
 import pytest
 from pulumi_mocks import Deployment, Resource, deploy
 
+from loadtest.emulator.roles import function_policies
+from ops.target import spec_outputs
+
 # Actions allowed on Resource "*": the API has no resource-level permissions.
 STAR_RESOURCE_EXCEPTIONS = {
     "iam:GetAccountAuthorizationDetails": "IAM has no resource-level permissions for this account-wide read",
@@ -258,3 +261,16 @@ def test_key_policy_names_no_load_test_principal_unless_configured(tuned: Deploy
 def test_policies_stay_narrow_with_load_test_principals(with_operators: Deployment) -> None:
     problems = [p for r, prop, doc in with_operators.policy_documents() for p in wildcard_problems(r, prop, doc)]
     assert not problems, "over-broad IAM with cidb:loadTestPrincipalArns set:\n  " + "\n  ".join(problems)
+
+
+@pytest.mark.parametrize("key", ["collector", "reporter", "verifier"])
+def test_the_emulator_provisions_each_role_with_the_stacks_own_statements(tuned: Deployment, key: str) -> None:
+    # GIVEN the documents the emulator builds for the same spec (ARNs differ: moto names resources its own way)
+    spec = tuned.pipeline.spec
+    emulated = function_policies(spec, spec_outputs(spec), pulumi_mocks.ACCOUNT)[key]
+    # THEN every statement has the same Sid and actions, in the same order
+    policy = tuned.one("aws:iam/rolePolicy:RolePolicy", f"-{key}-policy")
+    deployed = [(s["Sid"], s["Action"]) for s in tuned.document(policy)["Statement"]]
+    assert deployed == [(s["Sid"], s["Action"]) for s in emulated["Statement"]], (
+        f"{policy.urn}: the emulator's {key} role differs from the deployed one"
+    )

@@ -146,6 +146,11 @@ def summarize(obs: RunObservation, emf: pd.DataFrame, fired: list[str], target: 
             "release_failed": int(_metric(emf, MetricName.LOCK_RELEASE_FAILED).sum()),
         },
         "alarms_fired": fired,
+        "iam": {
+            "mode": obs.iam,
+            "denied": sum(n for ops in obs.denied.values() for n in ops.values()),
+            "denied_by_function": obs.denied,
+        },
         "missing_keys": rec.missing_keys[:100],
         "duplicate_keys": rec.duplicate_keys[:100],
         "dlq_keys": rec.dlq_keys[:100],
@@ -170,6 +175,13 @@ def problems(summary: dict[str, Any]) -> list[str]:
         )
     if summary.get("producer_error"):
         out.append(str(summary["producer_error"]))
+    iam = summary.get("iam") or {}
+    if iam.get("denied"):
+        by_function = sorted(iam["denied_by_function"].items())
+        calls = ", ".join(f"{component} {op} x{n}" for component, ops in by_function for op, n in sorted(ops.items()))
+        out.append(
+            f"IAM denied {iam['denied']} calls ({calls}): a role's policy (iam_policies) lacks a grant the code needs"
+        )
     if summary["lost"] or summary["duplicates"]:
         in_flight = summary.get("in_flight_at_end") or 0
         caveat = f" (up to {in_flight} of them may still have been in flight, keys unknown)" if in_flight else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -11,17 +12,26 @@ from loadtest.emulator.apicalls import ApiCallCounter
 from loadtest.emulator.moto_server import CREDENTIALS, REGION
 from pipeline.aws import RETRY_CONFIG
 
+CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
 
 class AwsSession:
-    """A boto3 session whose clients share an endpoint and an API-call counter."""
+    """A boto3 session whose clients share an endpoint and an API-call counter.
 
-    def __init__(self, endpoint_url: str | None, *, region: str | None = None) -> None:
+    On the emulator, ``credentials`` (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, optionally
+    ``AWS_SESSION_TOKEN``) sign the calls; without them, the emulator's unchecked test credentials do.
+    """
+
+    def __init__(
+        self, endpoint_url: str | None, *, region: str | None = None, credentials: Mapping[str, str] | None = None
+    ) -> None:
         self.endpoint_url = endpoint_url
+        self.credentials = dict(credentials or {k: CREDENTIALS[k] for k in CREDENTIAL_KEYS})
         if endpoint_url:
             self._session = boto3.Session(
-                aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                aws_session_token=CREDENTIALS["AWS_SESSION_TOKEN"],
+                aws_access_key_id=self.credentials["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=self.credentials["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=self.credentials.get("AWS_SESSION_TOKEN"),
                 region_name=region or REGION,
             )
         else:
@@ -37,4 +47,4 @@ class AwsSession:
         """What a Lambda process needs to reach the same endpoint."""
         if not self.endpoint_url:
             return {"AWS_DEFAULT_REGION": self.region}
-        return {**CREDENTIALS, "AWS_DEFAULT_REGION": self.region, "AWS_ENDPOINT_URL": self.endpoint_url}
+        return {**self.credentials, "AWS_DEFAULT_REGION": self.region, "AWS_ENDPOINT_URL": self.endpoint_url}

@@ -155,8 +155,8 @@ def serve(conn: Connection, task_root: str, opt_root: str, loadtest_dir: str) ->
         status = "success" if outcome == "ok" else "error"
         print(platform_report(request_id, duration, config["memory_mb"], status, init_ms if first else 0.0))
         first = False
-        calls, written = counter.take()
-        conn.send((outcome, response, error, calls, written))
+        calls, written, denied = counter.take()
+        conn.send((outcome, response, error, calls, written, denied))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ class FunctionConfig:
     code: tuple[Path, Path]  # (task root, opt root) of the unpacked artifact
     faults: tuple[dict[str, Any], ...] = ()  # faults.injection.FaultRule dicts, installed in every instance
     fault_dir: Path | None = None  # where the instances claim and count injections (faults.injection.Budget)
+    # Credentials for a new instance, given its id: an assumed-role session of the function's role.
+    credentials: Callable[[str], dict[str, str]] | None = None
 
     @property
     def arn(self) -> str:
@@ -64,6 +67,7 @@ class InvocationResult:
     error: str | None = None
     api_calls: dict[str, int] = field(default_factory=dict)
     s3_bytes_written: int = 0
+    denied: dict[str, int] = field(default_factory=dict)  # service.Operation -> calls answered AccessDenied
     init_ms: float = 0.0
     init_error: dict[str, Any] | None = None
 
@@ -97,7 +101,10 @@ class FunctionInstance:
             "arn": self.config.arn,
             "handler": self.config.handler,
             "memory_mb": self.config.memory_mb,
-            "environment": self.config.environment,
+            "environment": {
+                **self.config.environment,
+                **(self.config.credentials(self.instance_id) if self.config.credentials else {}),
+            },
             "faults": list(self.config.faults),
             "fault_dir": str(self.config.fault_dir) if self.config.fault_dir else None,
         }
@@ -165,9 +172,9 @@ class FunctionInstance:
                 self.kill()
                 self._append_report(request_id, started, "timeout")
             else:
-                outcome, response, error, calls, written = reply
+                outcome, response, error, calls, written, denied = reply
                 result.outcome, result.response, result.error = outcome, response, error
-                result.api_calls, result.s3_bytes_written = calls, written
+                result.api_calls, result.s3_bytes_written, result.denied = calls, written, denied
         except (EOFError, OSError):
             result.outcome, result.error = "crash", "instance exited during the invocation"
             self.kill()

@@ -8,6 +8,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -36,10 +37,24 @@ def free_port() -> int:
 
 
 class MotoServer:
-    """Start moto's server (through :mod:`loadtest.emulator.moto_main`) on a free port; stop it on exit."""
+    """Start moto's server (through :mod:`loadtest.emulator.moto_main`) on a free port; stop it on exit.
 
-    def __init__(self, *, log_path: Path | None = None, startup_timeout: float = 30.0, port: int | None = None) -> None:
+    With ``iam``, moto checks every signed request against the caller's identity policies after the
+    first ``free_calls`` (moto's ``INITIAL_NO_AUTH_ACTION_COUNT``), which the harness spends on its own
+    admin user (:func:`loadtest.emulator.roles.admin_credentials`).
+    """
+
+    def __init__(
+        self,
+        *,
+        log_path: Path | None = None,
+        startup_timeout: float = 30.0,
+        port: int | None = None,
+        iam: bool = False,
+        free_calls: int = 3,
+    ) -> None:
         self.port = port or free_port()
+        self.iam, self.free_calls = iam, free_calls
         self.log_path = log_path
         self.startup_timeout = startup_timeout
         self._proc: subprocess.Popen[bytes] | None = None
@@ -55,6 +70,7 @@ class MotoServer:
             [sys.executable, "-m", "loadtest.emulator.moto_main", "-H", HOST, "-p", str(self.port)],
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(self.free_calls)} if self.iam else None,
         )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:

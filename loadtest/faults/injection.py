@@ -207,6 +207,7 @@ def _error_response(rule: FaultRule) -> tuple[Any, dict[str, Any]]:
     from botocore.awsrequest import AWSResponse
 
     message = f"injected by the load test ({rule.operation} -> {rule.status} {rule.code})"
+    # apicalls.INJECTED_FAULT_HOST: a denial answered from here is not counted as IAM's.
     http = AWSResponse("https://fault.invalid/", rule.status, {}, None)
     parsed = {
         "Error": {"Code": rule.code, "Message": message},

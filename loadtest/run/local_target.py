@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import threading
 import time
 import uuid
@@ -27,8 +28,9 @@ from loadtest.emulator.lambda_runtime import (
     lambda_python,
     lambda_python_version,
 )
-from loadtest.emulator.moto_server import ACCOUNT_ID, MotoServer
+from loadtest.emulator.moto_server import ACCOUNT_ID, REGION, MotoServer
 from loadtest.emulator.provision import provision
+from loadtest.emulator.roles import FUNCTION_KEYS, FunctionRoles, admin_credentials, provision_roles
 from loadtest.faults.catalog import FaultSetup
 from loadtest.faults.injection import FaultRule
 from loadtest.faults.lock_release import LOCK_RELEASE_FAILURES, plant_stale_lock
@@ -46,9 +48,17 @@ from pipeline.spec import RUNTIME, DeploymentSpec, build_spec
 
 
 def function_configs(
-    spec: DeploymentSpec, outputs: StackOutputs, session: AwsSession, log_dir: Path, artifact: Artifact | None = None
+    spec: DeploymentSpec,
+    outputs: StackOutputs,
+    session: AwsSession,
+    log_dir: Path,
+    artifact: Artifact | None = None,
+    roles: FunctionRoles | None = None,
 ) -> tuple[FunctionConfig, FunctionConfig, FunctionConfig]:
-    """Collector, reporter and verifier as the stack configures them, running ``artifact``, reaching ``session``."""
+    """Collector, reporter and verifier as the stack configures them, running ``artifact``, reaching ``session``.
+
+    With ``roles``, each instance signs with an assumed-role session of its function's role, as on
+    Lambda; without, with ``session``'s credentials."""
     code = (artifact or build_artifact()).unpacked()
     base = session.function_environment()
     bucket, table = outputs.bucket_name, outputs.run_table_name
@@ -68,8 +78,9 @@ def function_configs(
             ACCOUNT_ID,
             session.region,
             code,
+            credentials=functools.partial(roles.credentials, key) if roles else None,
         )
-        for fn, env in zip(spec.functions, environments, strict=True)
+        for key, fn, env in zip(FUNCTION_KEYS, spec.functions, environments, strict=True)
     )
     return collector, reporter, verifier
 
@@ -83,13 +94,18 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         if options.endpoint_url:
             endpoint, environment = options.endpoint_url, f"lt{uuid.uuid4().hex[:6]}"
         else:
-            server = stack.enter_context(MotoServer(log_path=report_dir / "emulator.log"))
+            server = stack.enter_context(MotoServer(log_path=report_dir / "emulator.log", iam=options.iam))
             endpoint, environment = server.endpoint_url, "loadtest"
         overrides = {**fault_overrides(options.faults), **options.overrides}
         spec = build_spec(options.profile, environment=environment, overrides=overrides)
         active = ActiveFaults.prepare(options.faults, spec, report_dir / "fault-tokens")
-        harness, esm_session = AwsSession(endpoint), AwsSession(endpoint)
+        iam = iam_mode(options)
+        harness = AwsSession(endpoint, credentials=admin_credentials(endpoint, REGION) if iam == "enforced" else None)
         outputs = provision(harness, spec)
+        roles = provision_roles(harness, spec, outputs, revoked=options.revoke) if iam == "enforced" else None
+        # The event source mapping polls and deletes with the function's role, as Lambda's does.
+        esm_credentials = roles.credentials("reporter", "event-source-mapping") if roles else None
+        esm_session = AwsSession(endpoint, credentials=esm_credentials)
         mapping = MappingSettings.from_spec(spec, options.concurrency)
         concurrency = mapping.max_concurrency
         expected_keys, floor = _expected_keys_and_floor(options, harness, run_id, concurrency)
@@ -99,7 +115,7 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         active.plant(FaultSetup(s3, sqs, outputs.bucket_name, outputs.queue_url, ACCOUNT_ID, run_id, spec))
         release_rules = [LOCK_RELEASE_FAILURES[options.fail_lock_release]] if options.fail_lock_release else []
         collector, reporter, verifier = _with_faults(
-            function_configs(spec, outputs, harness, log_dir, artifact), release_rules, active
+            function_configs(spec, outputs, harness, log_dir, artifact, roles), release_rules, active
         )
         esm = EventSourceMapping(
             esm_session.client("sqs"),
@@ -163,6 +179,8 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
             rehearsed=active.describe(esm.state),
             mapping_batch_failures=list(esm.state.batch_failures),
             in_flight_at_end=in_flight,
+            iam=iam,
+            denied=_denied(esm_session, results, spec),
         )
 
 
@@ -256,6 +274,29 @@ def _api_calls(
         for op, n in result.api_calls.items():
             component[op] = component.get(op, 0) + n
     return api_calls
+
+
+def iam_mode(options: LoadTestOptions) -> str:
+    """Whether the emulator enforces the roles' policies, and if not, why."""
+    if not options.iam:
+        return "off (--no-iam)"
+    if options.endpoint_url:
+        return "off (--endpoint-url: an emulator this run did not start)"
+    return "enforced"
+
+
+def _denied(
+    esm_session: AwsSession, results: list[InvocationResult], spec: DeploymentSpec
+) -> dict[str, dict[str, int]]:
+    """Calls answered AccessDenied, by component and operation; only components that had any."""
+    denied: dict[str, dict[str, int]] = {}
+    if esm_session.counter.denied:
+        denied["event_source_mapping"] = dict(esm_session.counter.denied)
+    for result in results:
+        for op, n in result.denied.items():
+            component = denied.setdefault(_component(result.function, spec), {})
+            component[op] = component.get(op, 0) + n
+    return denied
 
 
 def _producer_error(collected: list[InvocationResult]) -> str | None:

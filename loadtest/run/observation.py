@@ -46,6 +46,8 @@ class RunObservation:
     in_flight_at_end: int = 0  # messages still invisible when the run was reconciled (keys unknown)
     rehearsed: list[dict[str, Any]] = field(default_factory=list)  # faults.rehearsal.ActiveFaults.describe()
     mapping_batch_failures: list[dict[str, Any]] = field(default_factory=list)  # Failed entries SQS returned
+    iam: str = "off"  # enforced, or off and why (summary "iam.mode")
+    denied: dict[str, dict[str, int]] = field(default_factory=dict)  # component -> service.Operation -> AccessDenied
 
 
 def reported_written(session: AwsSession, outputs: StackOutputs, run_id: str) -> Callable[[], int]:

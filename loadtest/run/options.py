@@ -39,6 +39,8 @@ class LoadTestOptions:
     faults: tuple[str, ...] = ()  # names in loadtest.faults.FAULTS; one run each
     baseline: Path | None = None  # a `cidb bench` baseline whose values the report's cards show
     overrides: dict[str, Any] = field(default_factory=dict)
+    iam: bool = True  # the embedded emulator enforces the functions' identity policies
+    revoke: tuple[str, ...] = ()  # FUNCTION:ACTION grants left out of the emulator's roles (a broken policy)
 
     def problems(self) -> list[str]:
         out = []
@@ -56,6 +58,8 @@ class LoadTestOptions:
             out.append(f"--fail-lock-release={self.fail_lock_release!r} must be one of {tuple(LOCK_RELEASE_FAILURES)}")
         if self.target == "stack" and self.fail_lock_release is not None:
             out.append("--fail-lock-release needs the local target")
+        if self.revoke and (not self.iam or self.target != "local" or self.endpoint_url):
+            out.append("--revoke needs IAM enforced: local target, own emulator (no --endpoint-url), no --no-iam")
         if self.baseline is not None and not self.baseline.is_file():
             out.append(f"--baseline={self.baseline}: no such file")
         if self.lambda_lock is not None and not self.lambda_lock.is_file():

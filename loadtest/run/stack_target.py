@@ -75,7 +75,7 @@ def run_stack(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         consumers_stopped=False,
         timed_out=timed_out,
     )
-    calls, written = producer.counter.take()
+    calls, written, denied = producer.counter.take()
     return RunObservation(
         spec=spec,
         outputs=outputs,
@@ -88,6 +88,8 @@ def run_stack(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         reconciliation=reconciliation,
         samples=sampler.samples,
         api_calls={"collector": calls},
+        iam="enforced by AWS",
+        denied={"collector": denied} if denied else {},
         s3_bytes_written=written,
         published=published.published,
         concurrency=spec.queue.max_concurrency or 0,

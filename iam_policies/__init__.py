@@ -1,8 +1,10 @@
-"""IAM policy documents as plain data.
+"""IAM policy documents as plain data, shared by the Pulumi program and the embedded emulator.
 
 Every document the stack attaches is built here from ordinary dicts, so tests can walk
-each statement. Values may be Pulumi Outputs; the caller serialises with
-``pulumi.Output.json_dumps``. Each function role gets exactly the calls its handler makes.
+each statement. Values may be Pulumi Outputs (the stack serialises with
+``pulumi.Output.json_dumps``) or plain ARNs (the emulator provisions its roles with them), so
+this module imports no Pulumi: the load test must run without the Pulumi SDK. Each function
+role gets exactly the calls its handler makes.
 
 Example::
 
@@ -141,6 +143,19 @@ def verifier_statements(*, table_arn: Any, bucket_arn: Any) -> list[Statement]:
         allow("ReadRuns", ["s3:GetObject"], [objects(bucket_arn, layout.RUNS_PREFIX)]),
         allow("ListBucket", ["s3:ListBucket"], [bucket_arn]),
     ]
+
+
+def function_statements(
+    *, topic_arn: Any, key_arn: Any, queue_arn: Any, table_arn: Any, bucket_arn: Any
+) -> dict[str, list[Statement]]:
+    """Each function's own calls, keyed like ``stack.pipeline.FUNCTION_KEYS``; one place for stack and emulator."""
+    return {
+        "collector": collector_statements(
+            topic_arn=topic_arn, key_arn=key_arn, table_arn=table_arn, bucket_arn=bucket_arn
+        ),
+        "reporter": reporter_statements(queue_arn=queue_arn, table_arn=table_arn, bucket_arn=bucket_arn),
+        "verifier": verifier_statements(table_arn=table_arn, bucket_arn=bucket_arn),
+    }
 
 
 def function_policy(statements: list[Statement], *, log_stream_arn: Any, tracing: bool) -> Document:
