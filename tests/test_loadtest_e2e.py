@@ -11,13 +11,15 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 from plotly.offline import get_plotlyjs_version
 
 from artifact import build_artifact
-from loadtest.analysis.html_parts import plotly_basic_path
+from loadtest.analysis.html_parts import Card, plotly_basic_path
+from loadtest.analysis.report import headline_cards
 from loadtest.emulator.aws_session import AwsSession
 from loadtest.emulator.moto_server import MotoServer
 from loadtest.run.job import LoadTestResult, run_loadtest
@@ -90,6 +92,16 @@ def test_report_opens_with_pass_fail_cards_and_stays_small(local_run: LoadTestRe
     assert html.count("* plotly.js (basic - minified)") == 1, "plotly.js (basic) must be inlined exactly once"
     assert "NaT" not in html and "{&quot;" not in html, "no NaT and no JSON in table cells"
     assert "API calls by component" in html
+    assert "<div class='card pass' data-card='IAM denied calls'>" in html, "a clean run: IAM enforced, none denied"
+
+
+def test_iam_card_fails_on_a_denied_call_and_informs_when_off(local_run: LoadTestResult) -> None:
+    def iam_card(iam: dict[str, Any]) -> Card:
+        summary = {**local_run.summary, "iam": iam}
+        return next(c for c in headline_cards(summary, None, 0.2) if c.label == "IAM denied calls")
+
+    assert iam_card({"mode": "enforced", "denied": 2, "denied_by_function": {}}).state == "fail"
+    assert iam_card({"mode": "off (--no-iam)", "denied": 0, "denied_by_function": {}}).state == "info"
 
 
 def test_vendored_plotly_bundle_is_the_version_plotly_py_draws_for() -> None:

@@ -120,6 +120,10 @@ def headline_cards(summary: dict[str, Any], baseline: dict[str, Any] | None, tol
             continue
         state = "fail" if now[measure] > old * (1 + tolerance) else "pass"
         cards.append(Card(label, now[measure], state, baseline=old))
+    iam = summary.get("iam")
+    if iam:  # enforced with no denial passes; off says so, as information
+        state = ("fail" if iam["denied"] else "pass") if iam["mode"] == "enforced" else "info"
+        cards.append(Card("IAM denied calls", f"{iam['denied']} ({iam['mode']})", state))
     unsettled_count = (summary.get("queued_at_end") or 0) + (summary.get("in_flight") or 0)
     if unsettled_count:
         cards.append(Card("queued or in flight at the end", unsettled_count, "fail"))
