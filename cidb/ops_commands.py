@@ -37,6 +37,7 @@ from ops.status import status as pipeline_status
 from ops.target import Target, resolve_target
 from ops.trace import trace as trace_record
 from ops.verify import verify as verify_run
+from pipeline.run_store import DONE_STATUSES
 from queries import load_queries
 
 Stack = Annotated[str | None, typer.Option(help="Pulumi stack whose outputs name the resources.")]
@@ -222,7 +223,10 @@ def lock_show(
 ) -> None:
     """Locks held: owner, age, expiry, stale or not, and the ETag that `lock break` deletes on."""
     target = _target(stack, outputs, endpoint_url, profile)
-    runs = [get_run(target, run_id)] if run_id else [r.run for r in list_runs(target) if r.run.status == "open"]
+    if run_id:
+        runs = [get_run(target, run_id)]
+    else:
+        runs = [r.run for r in list_runs(target) if r.run.status not in DONE_STATUSES]
     print_locks([lock for lock in (run_lock(target, run) for run in runs) if lock is not None and lock.held])
 
 
