@@ -137,12 +137,22 @@ def verify(
     profile: Profile = "tuned",
     as_json: AsJson = False,
 ) -> None:
-    """Reconcile one run from S3 against its run record; say where each missing record is. Exit 1 when short."""
+    """Reconcile one run from S3 against its run record; give each missing record its cause. Exit 1 when short."""
     found = verify_run(_target(stack, outputs, endpoint_url, profile), run_id, peek_queue=peek_queue)
     if as_json:
         r = found.reconciliation
         counts = {k: getattr(r, k) for k in ("expected", "rows_written", "unique_rows", "duplicates", "output_files")}
-        _print_json({**counts, "shortfall": found.shortfall, "missing": [m.to_dict() for m in found.missing]})
+        forensics = found.forensics.to_summary()
+        _print_json(
+            {
+                **counts,
+                "shortfall": found.shortfall,
+                "lost": found.lost,
+                "by_cause": forensics["by_cause"],
+                "versions_read": forensics["versions_read"],
+                "missing": [m.to_dict() for m in found.missing],
+            }
+        )
     else:
         print_verification(found)
     raise typer.Exit(0 if found.ok else 1)

@@ -103,13 +103,24 @@ def print_verification(found: Verification) -> None:
         f"{r.rows_written} rows in {r.output_files} parts, duplicates {r.duplicates}, shortfall {found.shortfall}"
     )
     if found.missing:
-        console.print("Missing records by place: " + ", ".join(f"{k} {v}" for k, v in found.counts().items()))
-        table = Table(title=f"Missing records (first {MAX_ROWS})")
-        for column in ("seq", "where", "trace id", "detail"):
+        console.print("Not in the output, by cause: " + ", ".join(f"{k} {v}" for k, v in found.counts().items()))
+        lost = found.lost_counts()
+        console.print(
+            f"[red]Lost: {found.lost}[/red] (" + ", ".join(f"{k} {v}" for k, v in lost.items()) + ")"
+            if lost
+            else "Lost: 0 (every missing record is still on its way or counted in the DLQ)"
+        )
+        table = Table(title=f"Records not in the output (first {MAX_ROWS})")
+        for column in ("seq", "cause", "trace id", "evidence"):
             table.add_column(column)
         for record in found.missing[:MAX_ROWS]:
-            table.add_row(str(record.seq), record.where, record.trace_id, escape(record.detail))
+            table.add_row(str(record.seq), str(record.cause), record.trace_id or "", escape(record.detail))
         console.print(table)
+        forensics = found.forensics
+        console.print(
+            f"Evidence read: {forensics.versions_listed} object versions, {forensics.log_lines_read} reporter log lines"
+            + (f"; the log group could not be read: {escape(forensics.logs_error)}" if forensics.logs_error else "")
+        )
     if found.dlq_not_records:
         console.print(f"The DLQ also holds {len(found.dlq_not_records)} messages that are no record (`cidb dlq show`).")
 

@@ -50,16 +50,18 @@ class QueueContents:
 
     keys: list[str] = field(default_factory=list)
     unparseable: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[DecodedMessage] = field(default_factory=list)  # every message, decoded, for forensics
 
 
 def _contents(messages: list[DecodedMessage]) -> QueueContents:
-    contents = QueueContents()
+    contents = QueueContents(messages=list(messages))
     for message in messages:
         if message.key is not None:
             contents.keys.append(message.key)
         else:
             fields = message.to_dict()
-            contents.unparseable.append({k: fields[k] for k in ("message_id", "receive_count", "error", "first_bytes")})
+            keep = ("message_id", "receive_count", "error", "first_bytes", "claimed_key", "claimed_trace_id")
+            contents.unparseable.append({k: fields[k] for k in keep})
     return contents
 
 
@@ -108,13 +110,20 @@ def reconcile(
     queued_keys: list[str] | None = None,
     in_flight_keys: list[str] | None = None,
 ) -> Reconciliation:
-    """Each expected key ends in exactly one bucket: written, DLQ, queued, in flight, or lost."""
+    """Each expected key ends in exactly one bucket: written, DLQ, queued, in flight, or lost.
+
+    A DLQ message that failed validation but still names an expected record (its body was
+    corrupted on the way) counts as that record's DLQ entry, not as an unparseable message.
+    """
+    expected_set = set(expected_keys)
+    corrupted = [m for m in dlq.unparseable if m.get("claimed_key") in expected_set]
+    unparseable = [m for m in dlq.unparseable if m.get("claimed_key") not in expected_set]
     frames = [pd.read_csv(io.BytesIO(p.read_bytes()), dtype=str, keep_default_na=False) for p in csv_files]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"record_key": pd.Series(dtype=str)})
     counts = rows["record_key"].value_counts()
     expected = pd.Index(sorted(set(expected_keys)))
     written = expected.intersection(counts.index)
-    dlq_messages = pd.Series(dlq.keys, dtype=str)
+    dlq_messages = pd.Series(dlq.keys + [m["claimed_key"] for m in corrupted], dtype=str)
     also_written = dlq_messages.isin(counts.index)
     in_dlq = pd.Index(sorted(set(dlq_messages[~also_written])))
     queued = expected.difference(written).difference(in_dlq).intersection(pd.Index(sorted(set(queued_keys or []))))
@@ -128,15 +137,15 @@ def reconcile(
         unique_rows=int(counts.size),
         duplicates=int((duplicate_keys - 1).sum()),
         lost=len(missing),
-        dlq=int((~also_written).sum()) + len(dlq.unparseable),
+        dlq=int((~also_written).sum()) + len(unparseable),
         unexpected=len(counts.index.difference(expected)),
         output_bytes=sum(p.stat().st_size for p in csv_files),
         output_files=len(csv_files),
         missing_keys=list(missing),
         duplicate_keys=list(duplicate_keys.index),
         dlq_keys=list(in_dlq),
-        dlq_unparseable=len(dlq.unparseable),
-        dlq_unparseable_messages=dlq.unparseable,
+        dlq_unparseable=len(unparseable),
+        dlq_unparseable_messages=unparseable,
         written_and_dlq=int(also_written.sum()),
         written_and_dlq_keys=sorted(set(dlq_messages[also_written])),
         queued=len(queued),

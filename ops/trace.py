@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ops.errors import OpsError, aws_errors
+from ops.log_lines import filter_lines
 from ops.runs import get_run
 from ops.target import Target
 from pipeline.collection import trace_id as trace_id_of
@@ -107,22 +108,5 @@ def _log_lines(target: Target, run: RunRecord, trace_id: str) -> list[dict[str, 
 
 def _filter(target: Target, role: str, pattern: str, start_ms: int) -> list[dict[str, Any]]:
     group = getattr(target.outputs, f"{role}_log_group_name")
-    logs = target.client("logs")
-    events: list[dict[str, Any]] = []
-    try:
-        pages = logs.get_paginator("filter_log_events").paginate(
-            logGroupName=group, filterPattern=pattern, startTime=start_ms, PaginationConfig={"MaxItems": MAX_EVENTS}
-        )
-        for page in pages:
-            events += page.get("events", [])
-    except logs.exceptions.ResourceNotFoundException:
-        return []
-    lines = []
-    for event in events:
-        try:
-            line = json.loads(event["message"])
-        except json.JSONDecodeError:
-            line = {"message": event["message"].strip()}
-        if isinstance(line, dict) and "_aws" not in line:  # EMF metric blobs are no log lines
-            lines.append({"function": role, **line})
-    return lines
+    lines = filter_lines(target.client("logs"), group, pattern, start_ms, max_events=MAX_EVENTS)
+    return [{"function": role, **line} for line in lines]

@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pipeline import aws
 from pipeline.collection import build_records, synthetic_policies
 from pipeline.iam_source import iter_policies
+from pipeline.publish_results import write_publish_results
 from pipeline.publisher import BatchPublisher, PublishIncomplete
 from pipeline.record import CollectedPolicy
 from pipeline.run_store import start_run
@@ -81,6 +82,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics=metrics,
     )
     result = publisher.publish(records)
+    try:
+        write_publish_results(aws.client("s3"), settings.bucket, run_id, len(records), result)
+    except Exception as exc:
+        logger.warning(
+            f"publish results not recorded; forensics will take the collector for one that never finished: {exc}",
+            extra={LogField.ERROR_CODE: aws.error_code(exc)},
+        )
     report_sdk_retries(metrics, logger, aws.take_sdk_retries(), aws.take_retry_errors())
     summary = {
         "run_id": run_id,

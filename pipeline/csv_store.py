@@ -33,6 +33,7 @@ from pipeline.aws import error_code
 from pipeline.layout import index_key, part_key, report_prefix, seed_csv_key
 from pipeline.lock import CONFLICT_CODES, MISSING_CODES
 from pipeline.record import CSV_COLUMNS, PolicyRecord, key_digest
+from pipeline.writer_metadata import NOTHING_READ, WriterStamp, now_ms
 
 INDEX_VERSION = 1
 MAX_WRITE_ATTEMPTS = 5
@@ -100,8 +101,10 @@ def csv_record_keys(text: str) -> list[str]:
 class FencedCsvStore:
     """Append records to a run's part files; call it while holding the run's S3 lock."""
 
-    def __init__(self, s3: Any, bucket: str, account_id: str, run_id: str, rows_per_file: int) -> None:
-        self.s3, self.bucket, self.rows_per_file = s3, bucket, rows_per_file
+    def __init__(
+        self, s3: Any, bucket: str, account_id: str, run_id: str, rows_per_file: int, *, writer: str = ""
+    ) -> None:
+        self.s3, self.bucket, self.rows_per_file, self.writer = s3, bucket, rows_per_file, writer
         self.account_id, self.run_id = account_id, run_id
         self.index_key = index_key(account_id, run_id)
 
@@ -175,8 +178,9 @@ class FencedCsvStore:
         body = (part.text or rows_to_csv([], header=True)) + rows_to_csv([r.to_row() for _, r in chunk], header=False)
         condition = {"IfMatch": part.etag} if part.etag else {"IfNoneMatch": "*"}
         started = time.monotonic()
+        stamp = WriterStamp(self.writer, write_at_ms=now_ms()).to_metadata() if self.writer else {}
         resp = self.s3.put_object(
-            Bucket=self.bucket, Key=part.key, Body=body.encode(), ContentType="text/csv", **condition
+            Bucket=self.bucket, Key=part.key, Body=body.encode(), ContentType="text/csv", Metadata=stamp, **condition
         )
         result.write_ms.append((time.monotonic() - started) * 1000)
         result.objects.append(part.key)
@@ -249,23 +253,33 @@ class FencedCsvStore:
 
 
 class SeedCsvStore:
-    """The seed's single CSV: read, append, unconditional overwrite. Loses rows under concurrency."""
+    """The seed's single CSV: read, append, unconditional overwrite. Loses rows under concurrency.
 
-    def __init__(self, s3: Any, bucket: str, account_id: str, run_id: str) -> None:
-        self.s3, self.bucket = s3, bucket
+    Each version it writes is stamped with the writer and the version it read
+    (:mod:`pipeline.writer_metadata`), so that forensics can name the lost updates.
+    """
+
+    def __init__(self, s3: Any, bucket: str, account_id: str, run_id: str, *, writer: str = "") -> None:
+        self.s3, self.bucket, self.writer = s3, bucket, writer
         self.key = seed_csv_key(account_id, run_id)
 
     def write(self, records: list[PolicyRecord]) -> WriteResult:
         result = WriteResult()
+        read_at = now_ms()
         try:
-            text = self.s3.get_object(Bucket=self.bucket, Key=self.key)["Body"].read().decode()
+            got = self.s3.get_object(Bucket=self.bucket, Key=self.key)
+            raw = got["Body"].read()
+            text, read_version, read_bytes = raw.decode(), got.get("VersionId") or "null", len(raw)
         except ClientError as exc:
             if error_code(exc) not in MISSING_CODES:
                 raise
-            text = rows_to_csv([], header=True)
+            text, read_version, read_bytes = rows_to_csv([], header=True), NOTHING_READ, 0
         body = text + rows_to_csv([r.to_row() for r in records], header=False)
+        stamp = WriterStamp(self.writer, read_version, read_bytes, read_at, now_ms())
         started = time.monotonic()
-        self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=body.encode(), ContentType="text/csv")
+        self.s3.put_object(
+            Bucket=self.bucket, Key=self.key, Body=body.encode(), ContentType="text/csv", Metadata=stamp.to_metadata()
+        )
         result.write_ms.append((time.monotonic() - started) * 1000)
         result.written, result.objects = len(records), [self.key]
         return result

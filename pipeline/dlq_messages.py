@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.record import PolicyRecord, RecordError, parse_message
+from pipeline.record import PolicyRecord, RecordClaim, RecordError, claim_of, parse_message
 
 __all__ = ["RECORD_FAILED_ELSEWHERE", "DecodedMessage", "decode_message", "group_by_error", "peek_messages"]
 
@@ -37,6 +37,7 @@ class DecodedMessage:
     record: PolicyRecord | None
     error: str | None  # why the body is no record; None for a valid record
     first_bytes: str
+    claim: RecordClaim | None = None  # for an invalid body: the record it names, if its key fields are intact
 
     @property
     def key(self) -> str | None:
@@ -59,6 +60,8 @@ class DecodedMessage:
             "run_id": record.run_id if record else None,
             "seq": record.seq if record else None,
             "trace_id": record.trace_id if record else None,
+            "claimed_key": self.claim.key if self.claim else None,
+            "claimed_trace_id": self.claim.trace_id if self.claim else None,
         }
 
 
@@ -79,6 +82,7 @@ def decode_message(message: dict[str, Any], *, own_receives: int = 0) -> Decoded
         record=record,
         error=error,
         first_bytes=body[:FIRST_BYTES],
+        claim=claim_of(body) if record is None else None,
     )
 
 

@@ -55,3 +55,8 @@ def oversize_key(run_id: str, seq: int) -> str:
 
 def expected_keys_key(run_id: str) -> str:
     return f"{RUNS_PREFIX}{run_id}/expected-keys.json"
+
+
+def publish_results_key(run_id: str) -> str:
+    """What the collector could not publish, written when it finishes; absent if it never finished."""
+    return f"{RUNS_PREFIX}{run_id}/publish-results.json"

@@ -39,6 +39,7 @@ class PublishResult:
     republished: int = 0
     offloaded: int = 0
     given_up: list[str] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)  # entry id -> why its last attempt failed
 
 
 def _attribute(value: str) -> dict[str, str]:
@@ -129,6 +130,7 @@ class BatchPublisher:
             result.published += len(resp.get("Successful", []))
             for failed in resp.get("Failed", []):
                 result.failed_entries += 1
+                result.reasons[failed["Id"]] = f"{failed.get('Code')}: {failed.get('Message')} (attempt {attempt})"
                 self._log_failure(failed, attempt)
                 if failed.get("SenderFault"):
                     result.given_up.append(failed["Id"])
@@ -142,6 +144,7 @@ class BatchPublisher:
             return entry
         if self.s3 is None or not self.bucket:
             result.given_up.append(entry["Id"])
+            result.reasons[entry["Id"]] = f"message over the SNS limit ({entry_size(entry)} bytes) and no bucket"
             self._log_oversize(record, entry_size(entry), offloaded=False)
             return None
         key = oversize_key(record.run_id, record.seq)

@@ -148,6 +148,42 @@ def keys_digest(keys: list[str]) -> str:
     return h.hexdigest()
 
 
+@dataclass(frozen=True)
+class RecordClaim:
+    """Which record an invalid body was meant to be, when it still says so (key fields intact)."""
+
+    key: str
+    run_id: str
+    trace_id: str | None
+    seq: int | None
+
+
+def claim_of(body: str) -> RecordClaim | None:
+    """The record an invalid body names, so that a corrupted record in the DLQ is found by its key."""
+    try:
+        msg = json.loads(body)
+    except ValueError:
+        return None
+    policy = msg.get("policy") if isinstance(msg, dict) else None
+    if not isinstance(policy, dict):
+        return None
+    account_id, arn, version_id, run_id = (
+        msg.get("account_id"),
+        policy.get("arn"),
+        policy.get("version_id"),
+        msg.get("run_id"),
+    )
+    if not all(isinstance(part, str) and part for part in (account_id, arn, version_id, run_id)):
+        return None
+    trace_id, seq = msg.get("trace_id"), msg.get("seq")
+    return RecordClaim(
+        record_key(account_id, arn, version_id, run_id),
+        run_id,
+        trace_id if isinstance(trace_id, str) else None,
+        seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
+    )
+
+
 _REQUIRED = ("run_id", "seq", "total", "trace_id", "account_id", "policy")
 _REQUIRED_POLICY = ("name", "arn", "version_id")
 

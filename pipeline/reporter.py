@@ -31,11 +31,12 @@ from pipeline.compaction import compact_under_lock
 from pipeline.csv_store import FencedCsvStore, SeedCsvStore
 from pipeline.env import OUTPUT_MODE_SEED
 from pipeline.lock import LockStats
-from pipeline.record import PolicyRecord, RecordError, parse_message
+from pipeline.record import PolicyRecord, RecordError, claim_of, parse_message
 from pipeline.segments import SegmentResult, write_segment
 from pipeline.settings import Settings, load_settings
 from pipeline.telemetry import LogField, MetricName, make_logger, make_metrics, report_sdk_retries
 
+WRITE_FAILED = "write failed; records returned to the queue"
 logger = make_logger()
 metrics = make_metrics()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False, logger=logger)
@@ -49,11 +50,13 @@ def _parse(record: SQSRecord) -> PolicyRecord:
         parsed = parse_message(record.body)
     except RecordError as exc:
         _malformed.add(record.message_id)
+        claim = claim_of(record.body)
         logger.warning(
             f"malformed message; it fails alone and reaches the DLQ after maxReceiveCount receives: {exc}",
             extra={
                 LogField.MESSAGE_ID: record.message_id,
                 LogField.RECEIVE_COUNT: int(record.attributes.approximate_receive_count),
+                LogField.TRACE_ID: claim.trace_id if claim else None,
             },
         )
         raise
@@ -68,9 +71,11 @@ def _parse(record: SQSRecord) -> PolicyRecord:
     return parsed
 
 
-def _commit_group(settings: Settings, account_id: str, run_id: str, records: list[PolicyRecord]) -> SegmentResult:
+def _commit_group(
+    settings: Settings, account_id: str, run_id: str, records: list[PolicyRecord], writer: str
+) -> SegmentResult:
     """The commit point: one immutable segment, no lock. Raises only if nothing was committed."""
-    result = write_segment(aws.client("s3"), settings.bucket, account_id, run_id, records)
+    result = write_segment(aws.client("s3"), settings.bucket, account_id, run_id, records, writer=writer)
     metrics.add_metric(name=MetricName.S3_WRITE_MS, unit="Milliseconds", value=result.write_ms)
     metrics.add_metric(name=MetricName.RECORDS_WRITTEN, unit="Count", value=result.written)
     metrics.add_metric(name=MetricName.DUPLICATES_DROPPED, unit="Count", value=len(records) - result.written)
@@ -114,7 +119,9 @@ def _compact_if_due(
     if progress is not None and not flush and not progress.crossed(committed, settings.max_rows_per_file):
         return True
     try:
-        store = FencedCsvStore(aws.client("s3"), settings.bucket, account_id, run_id, settings.max_rows_per_file)
+        store = FencedCsvStore(
+            aws.client("s3"), settings.bucket, account_id, run_id, settings.max_rows_per_file, writer=owner
+        )
         result = compact_under_lock(
             store, settings.lock, flush=flush, owner=owner, logger=logger, lock_stats=lock_stats
         )
@@ -134,9 +141,9 @@ def _compact_if_due(
         return False
 
 
-def _write_seed(settings: Settings, account_id: str, run_id: str, records: list[PolicyRecord]) -> None:
+def _write_seed(settings: Settings, account_id: str, run_id: str, records: list[PolicyRecord], writer: str) -> None:
     """The seed's lossy read-append-overwrite, kept as the contrast the load test measures."""
-    result = SeedCsvStore(aws.client("s3"), settings.bucket, account_id, run_id).write(records)
+    result = SeedCsvStore(aws.client("s3"), settings.bucket, account_id, run_id, writer=writer).write(records)
     metrics.add_metric(name=MetricName.RECORDS_WRITTEN, unit="Count", value=result.written)
     run_store.add_written(aws.client("dynamodb"), table=settings.run_table, run_id=run_id, count=result.written)
 
@@ -198,11 +205,15 @@ def _write_group(
     group = [p for p, _ in members]
     try:
         if settings.output_mode == OUTPUT_MODE_SEED:
-            _write_seed(settings, account_id, run_id, group)
+            _write_seed(settings, account_id, run_id, group, owner)
             return True
-        committed = _commit_group(settings, account_id, run_id, group)
+        committed = _commit_group(settings, account_id, run_id, group, owner)
     except Exception:
-        logger.exception("write failed; records returned to the queue", extra={LogField.RUN_ID: run_id})
+        # The trace ids tie each returned record to this error, for forensics of records that end in the DLQ.
+        logger.exception(
+            WRITE_FAILED,
+            extra={LogField.RUN_ID: run_id, LogField.TRACE_IDS: [p.trace_id for p in group]},
+        )
         failures += [{"itemIdentifier": message_id} for _, message_id in members]
         return True
     return _compact_if_due(settings, account_id, run_id, committed.written, owner, lock_stats)

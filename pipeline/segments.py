@@ -24,6 +24,7 @@ from pipeline.aws import error_code
 from pipeline.csv_store import rows_to_csv
 from pipeline.layout import segment_key
 from pipeline.record import PolicyRecord, key_digest
+from pipeline.writer_metadata import WriterStamp, now_ms
 
 PRECONDITION_FAILED = {"PreconditionFailed", "412"}
 CONCURRENT_WRITE = {"ConditionalRequestConflict", "409"}
@@ -38,7 +39,9 @@ class SegmentResult:
     write_ms: float
 
 
-def write_segment(s3: Any, bucket: str, account_id: str, run_id: str, records: list[PolicyRecord]) -> SegmentResult:
+def write_segment(
+    s3: Any, bucket: str, account_id: str, run_id: str, records: list[PolicyRecord], *, writer: str = ""
+) -> SegmentResult:
     """Commit one group as an immutable segment; idempotent for the same set of records."""
     distinct = {key_digest(r.key): r for r in records}
     content_id = hashlib.sha256("\n".join(sorted(distinct)).encode()).hexdigest()[:32]
@@ -48,7 +51,8 @@ def write_segment(s3: Any, bucket: str, account_id: str, run_id: str, records: l
     started = time.monotonic()
     for attempt in (1, 2):
         try:
-            s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv", IfNoneMatch="*")
+            stamp = WriterStamp(writer, write_at_ms=now_ms()).to_metadata() if writer else {}
+            s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv", Metadata=stamp, IfNoneMatch="*")
             return SegmentResult(key, len(distinct), len(distinct), len(body), (time.monotonic() - started) * 1000)
         except ClientError as exc:
             code = error_code(exc)

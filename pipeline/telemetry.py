@@ -50,6 +50,7 @@ class LogField(StrEnum):
 
     RUN_ID = "run_id"
     TRACE_ID = "trace_id"
+    TRACE_IDS = "trace_ids"
     LOCK_ID = "lock_id"
     LOCK_KEY = "lock_key"
     LOCK_EVENT = "lock_event"

@@ -122,7 +122,7 @@ def test_messages_sqs_refuses_to_settle_are_in_flight_not_lost(deployment: Deplo
     esm._delete([stale])
     # THEN the Failed entry is kept, with its body, and reconciliation calls the record in flight, not lost
     assert [f["message_id"] for f in esm.state.batch_failures] == ["m-1"], esm.state.batch_failures
-    reconciliation, _ = reconcile_run(
+    tail = reconcile_run(
         deployment.client("s3"),
         deployment.client("sqs"),
         deployment.outputs,
@@ -134,4 +134,8 @@ def test_messages_sqs_refuses_to_settle_are_in_flight_not_lost(deployment: Deplo
         timed_out=False,
         unsettled_bodies={mid: u["body"] for mid, u in esm.state.unsettled.items()},
     )
+    reconciliation = tail.reconciliation
     assert (reconciliation.lost, reconciliation.in_flight, reconciliation.in_flight_keys) == (0, 1, [record.key])
+    # AND forensics names its cause in-flight, not a loss, without reading the output's versions
+    assert [(e.key, e.cause) for e in tail.forensics.explained] == [(record.key, "in-flight")]
+    assert (tail.forensics.lost, tail.forensics.versions_listed) == (0, 0)

@@ -14,6 +14,7 @@ import pytest
 
 from loadtest.faults import FAULTS
 from loadtest.faults.catalog import alarm_matches
+from loadtest.faults.poison import CORRUPTED_RECORDS
 from loadtest.faults.poison import NAME as POISON
 from loadtest.run.job import LoadTestResult, run_loadtest
 from loadtest.run.options import LoadTestOptions
@@ -33,8 +34,10 @@ def test_fault_loses_nothing_and_trips_its_alarms(name: str, tmp_path: Path) -> 
     s = run.summary
     [fault] = s["faults"]
     assert fault["injected"] > 0, f"{name} was never injected; the run rehearsed nothing"
-    assert (s["lost"], s["duplicates"], s["unique_rows"]) == (0, 0, POLICIES), s["missing_keys"][:5]
-    assert s["dlq"] == fault["poison"], f"only planted poison may reach the DLQ: {s['dlq_keys'][:5]}"
+    damaged = fault["dlq_records"]
+    assert (s["lost"], s["duplicates"], s["unique_rows"]) == (0, 0, POLICIES - damaged), s["missing_keys"][:5]
+    assert s["dlq"] == fault["poison"] + damaged, f"only what the fault planted may reach the DLQ: {s['dlq_keys'][:5]}"
+    assert s["forensics"]["by_cause"]["dlq"] == damaged and s["forensics"]["lost"] == 0, s["forensics"]
     fired = s["alarms_fired"]
     for expected in FAULTS[name].alarms:
         assert any(alarm_matches(expected, alarm) for alarm in fired), f"{name}: {expected} not in {fired}"
@@ -47,7 +50,10 @@ def test_poison_is_named_in_the_dlq_and_fails_nothing_else(tmp_path: Path) -> No
     assert len(poison) == 5, poison
     assert all(m["message_id"] and m["first_bytes"] and m["error"] for m in poison), poison
     assert any("UTF-8" in m["error"] for m in poison), "the lone surrogate must be refused as text, not as a write"
-    assert run.summary["unique_rows"] == POLICIES
+    assert run.summary["unique_rows"] == POLICIES - CORRUPTED_RECORDS
+    # The records damaged on their way are no loss: forensics finds them in the DLQ, with the validator's error.
+    damaged = run.summary["forensics"]["samples"]["dlq"]
+    assert len(damaged) == CORRUPTED_RECORDS and all("wrong type" in d["detail"] for d in damaged), damaged
 
 
 def test_rehearsal_runs_each_fault_apart_and_tables_them(tmp_path: Path) -> None:

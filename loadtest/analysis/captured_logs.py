@@ -45,6 +45,12 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
                 continue
 
 
+def function_lines(log_dir: Path, function_name: str) -> list[dict[str, Any]]:
+    """One function's log lines from every instance's file, without its EMF metric blobs."""
+    paths = sorted((log_dir / function_name).glob("*.jsonl"))
+    return [record for path in paths for record in iter_records(path) if EMF_KEY not in record]
+
+
 def emf_datapoints(paths: list[Path]) -> pd.DataFrame:
     """Every value of every EMF metric, with its dimensions, as CloudWatch would ingest it."""
     rows = []

@@ -19,6 +19,7 @@ from plotly.subplots import make_subplots
 
 from loadtest.analysis.alarm_eval import dashboard_series
 from loadtest.analysis.html_parts import Card, FigureWriter, cards_html, page, pairs_html, table_html
+from loadtest.analysis.loss_section import loss_section
 from loadtest.analysis.summary import problems, unsettled
 from loadtest.bench.baseline import DEFAULT_TOLERANCE
 from loadtest.bench.measures import measures
@@ -101,8 +102,10 @@ def headline_cards(summary: dict[str, Any], baseline: dict[str, Any] | None, tol
     """The first screen: did every record arrive once, and did the run cost what the baseline did."""
     poison = summary.get("poison_expected") or 0
     unparseable = summary.get("dlq_unparseable") or 0
-    dlq_ok = summary["dlq"] - unparseable == 0 and unparseable == poison
-    dlq_value = f"{summary['dlq']} ({poison} planted poison)" if poison else summary["dlq"]
+    damaged = summary.get("dlq_records_expected") or 0
+    dlq_ok = summary["dlq"] - unparseable == damaged and unparseable == poison
+    planted = poison + damaged
+    dlq_value = f"{summary['dlq']} ({planted} planted by the fault)" if planted else summary["dlq"]
     cards = [
         Card("lost", summary["lost"], "fail" if summary["lost"] else "pass"),
         Card("duplicates", summary["duplicates"], "fail" if summary["duplicates"] else "pass"),
@@ -169,6 +172,7 @@ def write_html(
     headline = {k: v for k, v in summary.items() if not isinstance(v, dict | list)}
     parts = [
         f"<h1>CIDB load test: {html.escape(summary['profile'])}, {summary['policies']} policies</h1>",
+        *loss_section(summary, figure),
         cards_html(headline_cards(summary, baseline, tolerance)),
     ]
     failures = problems(summary) + unsettled(summary)

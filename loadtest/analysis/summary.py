@@ -13,6 +13,7 @@ from loadtest.analysis.captured_logs import emf_datapoints, merge_instance_logs
 from loadtest.analysis.metrics_frame import build_frame, lambda_rows, sns_rows, sqs_rows
 from loadtest.faults.rehearsal import judge_faults
 from loadtest.run.observation import RunObservation
+from ops.forensics import LOSS_CAUSES
 from pipeline.telemetry import MetricName
 
 
@@ -102,6 +103,7 @@ def summarize(obs: RunObservation, emf: pd.DataFrame, fired: list[str], target: 
         "faults_injected": obs.faults,
         "faults": judge_faults(obs.rehearsed, fired),
         "poison_expected": sum(f["poison"] for f in obs.rehearsed),
+        "dlq_records_expected": sum(f.get("dlq_records", 0) for f in obs.rehearsed),
         "init_errors": [
             {"function": function, "error": error, "count": count}
             for (function, error), count in sorted(init_errors.items())
@@ -151,6 +153,7 @@ def summarize(obs: RunObservation, emf: pd.DataFrame, fired: list[str], target: 
             "denied": sum(n for ops in obs.denied.values() for n in ops.values()),
             "denied_by_function": obs.denied,
         },
+        "forensics": obs.forensics.to_summary(),
         "missing_keys": rec.missing_keys[:100],
         "duplicate_keys": rec.duplicate_keys[:100],
         "dlq_keys": rec.dlq_keys[:100],
@@ -187,13 +190,21 @@ def problems(summary: dict[str, Any]) -> list[str]:
         caveat = f" (up to {in_flight} of them may still have been in flight, keys unknown)" if in_flight else ""
         out.append(
             f"DATA LOSS: {summary['lost']} records lost{caveat} and {summary['duplicates']} duplicated "
-            f"out of {summary['policies']}"
+            f"out of {summary['policies']}{_by_cause(summary)}"
+        )
+    unknown = ((summary.get("forensics") or {}).get("by_cause") or {}).get("unknown")
+    if unknown:
+        out.append(
+            f"{unknown} records missing for no cause that forensics could find: the toolkit's evidence has a hole "
+            "(forensics.samples.unknown in summary.json)"
         )
     poison = summary.get("poison_expected") or 0
     unparseable = summary.get("dlq_unparseable") or 0
     records_in_dlq = summary["dlq"] - unparseable
-    if records_in_dlq:
-        out.append(f"{records_in_dlq} records in the DLQ instead of the output")
+    damaged = summary.get("dlq_records_expected") or 0
+    if records_in_dlq != damaged:
+        planted = f" ({damaged} damaged by the fault)" if damaged else ""
+        out.append(f"{records_in_dlq} records in the DLQ instead of the output{planted}")
     if unparseable != poison:
         out.append(
             f"{unparseable} unparseable messages in the DLQ, {poison} planted by --fault poison "
@@ -210,6 +221,13 @@ def problems(summary: dict[str, Any]) -> list[str]:
             "commit point returned committed records to the queue"
         )
     return out
+
+
+def _by_cause(summary: dict[str, Any]) -> str:
+    """'; lost as: overwritten 44' from the forensics' loss causes, or '' when there are none."""
+    counts = (summary.get("forensics") or {}).get("by_cause") or {}
+    lost = [f"{cause} {counts[cause]}" for cause in LOSS_CAUSES if counts.get(cause)]
+    return f"; lost as: {', '.join(lost)}" if lost else ""
 
 
 def unsettled(summary: dict[str, Any]) -> list[str]:

@@ -77,6 +77,9 @@ class MappingState:
     refused: list[InvocationResult] = field(default_factory=list)  # throttled Invokes (no instance ran)
     # Messages whose delete or visibility change SQS refused even after a retry: message id -> detail.
     unsettled: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Messages received and not yet deleted: message id -> body. At the end of a run, whatever of
+    # them is neither visible in the queue nor in the DLQ is in flight (invisible), not lost.
+    outstanding: dict[str, str] = field(default_factory=dict)
     batch_failures: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -211,6 +214,7 @@ class EventSourceMapping:
         with self._lock:
             for message in messages:
                 self.state.received += 1
+                self.state.outstanding[message["MessageId"]] = message["Body"]
                 if every and self.state.received % every == 0:
                     now = time.monotonic()
                     self._replays += [(now, message), (now + self.faults.duplicate_delay_seconds, message)]
@@ -324,6 +328,11 @@ class EventSourceMapping:
                     entry["VisibilityTimeout"] = delay
                 response = self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
             failed = response.get("Failed", [])
+            if action == "delete":
+                failed_ids = {int(f["Id"]) for f in failed}
+                with self._lock:
+                    for n in set(pending) - failed_ids:
+                        self.state.outstanding.pop(pending[n]["MessageId"], None)
             retry = {int(f["Id"]) for f in failed if not f.get("SenderFault") and attempt + 1 < attempts}
             for f in failed:
                 if int(f["Id"]) in retry:

@@ -39,6 +39,7 @@ class FaultPlan:
     mapping: MappingFaults | None = None
     before_run: Callable[[FaultSetup], int] | None = None  # plants something; returns how many
     poison: int = 0  # messages the fault puts in the queue that must end in the DLQ
+    dlq_records: int = 0  # records of the run the fault damages, which must end in the DLQ, not in the output
 
 
 @dataclass(frozen=True)

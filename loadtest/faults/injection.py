@@ -14,6 +14,9 @@ A :class:`FaultRule` names an API call and what happens to it:
   fault makes ``seconds`` longer than that.
 - ``fail-entries``: every ``every``-th entry of a batch call (SNS ``PublishBatch``) is taken out
   of the request and returned in ``Failed``, as a partial failure.
+- ``corrupt-entries``: every ``every``-th entry of a batch call (SNS ``PublishBatch``) is sent with
+  a wrongly typed field (``total``), as a message damaged on its way: the record's key fields stay
+  intact, so the reporter must refuse it and forensics must still find it in the DLQ.
 - ``skew-clock`` (no operation): the instance's wall clock runs ``seconds`` off.
 
 ``limit`` caps the injections of a rule across every process of a run: each injection claims
@@ -28,6 +31,7 @@ artifact's layer when a rule fires.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -37,8 +41,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-ACTIONS = ("error", "http", "kill", "pause", "hang", "fail-entries", "skew-clock")
+ACTIONS = ("error", "http", "kill", "pause", "hang", "fail-entries", "corrupt-entries", "skew-clock")
 AFTER_CALL_ACTIONS = ("kill", "pause", "hang")
+CORRUPTED_VALUE = "damaged in transit"
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,17 @@ class _Rule:
             params["PublishBatchRequestEntries"] = kept
             context[_HELD_BACK] = held
 
+    def corrupt(self, params: dict[str, Any], model: Any = None, **_: Any) -> None:
+        if _operation(model) != self.rule.operation:
+            return
+        for entry in params.get("PublishBatchRequestEntries", []):
+            self.matched += 1
+            if self.matched % self.rule.every == 0 and self.budget.claim(self.rule_id, self.rule.limit):
+                message = json.loads(entry["Message"])
+                message["total"] = CORRUPTED_VALUE
+                entry["Message"] = json.dumps(message)
+                self.injected += 1
+
     def report_held_back(self, parsed: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
         held = (context or {}).pop(_HELD_BACK, [])
         message = f"injected by the load test ({self.rule.operation} entry -> {self.rule.code})"
@@ -301,6 +317,8 @@ def install_rules(
             hook.register(events, f"before-send.{service}", hook.before_send, last=True)
         elif rule.action == "fail-entries":
             hook.register(events, f"before-parameter-build.{service}.{operation}", hook.hold_back)
+        elif rule.action == "corrupt-entries":
+            hook.register(events, f"before-parameter-build.{service}.{operation}", hook.corrupt)
             hook.register(events, f"after-call.{service}.{operation}", hook.report_held_back)
         else:
             hook.register(events, f"after-call.{service}.{operation}", hook.after_call)

@@ -1,10 +1,17 @@
-"""Malformed messages straight to the queue: each must end in the DLQ, named, and fail nothing else."""
+"""Malformed messages: each must end in the DLQ, named, and fail nothing else.
+
+Five bodies that are no record at all go straight to the queue. Two real records of the run
+are damaged on their way (a wrongly typed field in the collector's PublishBatch entry): they
+too end in the DLQ, and forensics must name them ``dlq`` with the reporter's validation error.
+"""
 
 import json
 
 from loadtest.faults.catalog import Fault, FaultPlan, FaultSetup
+from loadtest.faults.injection import FaultRule
 
 NAME = "poison"
+CORRUPTED_RECORDS = 2
 
 
 def poison_bodies(setup: FaultSetup) -> list[str]:
@@ -32,7 +39,19 @@ def send_poison(setup: FaultSetup) -> int:
 
 FAULT = Fault(
     name=NAME,
-    does="5 malformed bodies sent to the queue: not JSON, 200 KB, wrongly typed, a lone surrogate, a JSON array",
+    does=(
+        "5 malformed bodies sent to the queue (not JSON, 200 KB, wrongly typed, a lone surrogate, a JSON array) "
+        f"and {CORRUPTED_RECORDS} of the run's records damaged in transit"
+    ),
     alarms=("dlq-depth",),
-    plan=lambda spec: FaultPlan(before_run=send_poison, poison=5),
+    plan=lambda spec: FaultPlan(
+        rules={
+            "collector": (
+                FaultRule("sns.PublishBatch", action="corrupt-entries", every=17, limit=CORRUPTED_RECORDS, fault=NAME),
+            )
+        },
+        before_run=send_poison,
+        poison=5,
+        dlq_records=CORRUPTED_RECORDS,
+    ),
 )

@@ -95,6 +95,7 @@ class ActiveFaults:
                 "why_no_alarm": fault.why_no_alarm,
                 "overrides": fault.overrides,
                 "poison": plan.poison,
+                "dlq_records": plan.dlq_records,
             }
             for fault, plan in zip(self.faults, self.plans, strict=True)
         ]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from artifact import DEFAULT_LOCK, Artifact, build_artifact
+from loadtest.analysis.captured_logs import function_lines
 from loadtest.emulator.aws_session import AwsSession
 from loadtest.emulator.esm import EventSourceMapping, MappingSettings
 from loadtest.emulator.lambda_runtime import (
@@ -139,7 +140,7 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         if options.source == "synthetic":
             event.update(count=options.policies, seed=options.seed)
         drive = _drive(esm, sampler, collector, verifier, event, len(expected_keys), options, progress)
-        reconciliation, in_flight = reconcile_run(
+        tail = reconcile_run(
             s3,
             sqs,
             outputs,
@@ -149,8 +150,12 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
             out_dir=report_dir / "output",
             consumers_stopped=True,
             timed_out=drive.timed_out,
-            wait_visible_seconds=min(spec.queue.retry_max_seconds, 60),
-            unsettled_bodies={mid: u["body"] for mid, u in esm.state.unsettled.items()},
+            wait_visible_seconds=_settle_seconds(options, spec),
+            unsettled_bodies={
+                **esm.state.outstanding,
+                **{mid: u["body"] for mid, u in esm.state.unsettled.items()},
+            },
+            logs=functools.partial(function_lines, log_dir, reporter.name),
         )
         results = drive.collected + [i.result for i in esm.state.invocations] + [drive.verified] + esm.state.refused
         ends = [i.result.ended for i in esm.state.invocations] + [r.ended for r in drive.collected]
@@ -163,7 +168,8 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
             ended=max([*ends, drive.started]),
             timed_out=drive.timed_out,
             expected_keys=expected_keys,
-            reconciliation=reconciliation,
+            reconciliation=tail.reconciliation,
+            forensics=tail.forensics,
             samples=sampler.samples,
             invocations=list(esm.state.invocations),
             function_results=results,
@@ -178,7 +184,7 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
             faults=[rule.to_dict() for rule in release_rules],
             rehearsed=active.describe(esm.state),
             mapping_batch_failures=list(esm.state.batch_failures),
-            in_flight_at_end=in_flight,
+            in_flight_at_end=tail.invisible,
             iam=iam,
             denied=_denied(esm_session, results, spec),
         )
@@ -200,6 +206,11 @@ def _expected_keys_and_floor(
         policies = create_iam_policies(harness.client("iam"), options.policies, options.seed)
         records = build_records(policies, run_id=run_id, account_id=ACCOUNT_ID)
     return [r.key for r in records], floor
+
+
+def _settle_seconds(options: LoadTestOptions, spec: DeploymentSpec) -> float:
+    """How long a run cut off by its deadline waits for returned messages to become visible again."""
+    return options.settle_seconds if options.settle_seconds is not None else min(spec.queue.retry_max_seconds, 60)
 
 
 def _with_faults(

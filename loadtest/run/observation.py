@@ -11,6 +11,7 @@ from typing import Any
 from loadtest.emulator.aws_session import AwsSession
 from loadtest.emulator.lambda_runtime import InvocationResult
 from loadtest.run.sampler import QueueSampler, Sample
+from ops.forensics import Forensics
 from ops.outputs import StackOutputs
 from ops.reconcile import Reconciliation
 from pipeline.spec import DeploymentSpec
@@ -32,6 +33,7 @@ class RunObservation:
     expected_keys: list[str]
     reconciliation: Reconciliation
     samples: list[Sample]
+    forensics: Forensics = field(default_factory=Forensics)
     invocations: list[Any] = field(default_factory=list)
     function_results: list[InvocationResult] = field(default_factory=list)
     api_calls: dict[str, dict[str, int]] = field(default_factory=dict)

@@ -31,6 +31,9 @@ class LoadTestOptions:
     seed: int = 7
     deadline_seconds: float = 900.0
     idle_seconds: float = 3.0
+    # A run cut off by its deadline waits this long for messages returned with a delay to become visible
+    # (then they count as queued); None: up to the reporter's longest retry delay, at most 60 s.
+    settle_seconds: float | None = None
     retry_delay_seconds: int = 1
     inject_stale_lock: bool = False
     lambda_lock: Path | None = None

@@ -17,8 +17,10 @@ from loadtest.run.options import LoadTestOptions
 from loadtest.run.sampler import QueueSampler
 from loadtest.run.seeding import synthetic_records
 from loadtest.run.tail import reconcile_run
+from ops.log_lines import filter_lines
 from ops.outputs import load_outputs
 from pipeline import run_store
+from pipeline.publish_results import write_publish_results
 from pipeline.publisher import BatchPublisher
 from pipeline.spec import build_spec
 
@@ -52,6 +54,7 @@ def run_stack(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         producer.client("sns"), outputs.topic_arn, s3=producer.client("s3"), bucket=outputs.bucket_name
     )
     published = publisher.publish(records)
+    write_publish_results(producer.client("s3"), outputs.bucket_name, run_id, len(records), published)
     idle = _QueueIdle(sampler)
     timed_out = wait_until_drained(
         sampler,
@@ -64,7 +67,7 @@ def run_stack(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
     )
     sampler.stop()
     ended = time.time()
-    reconciliation, _ = reconcile_run(
+    tail = reconcile_run(
         session.client("s3"),
         session.client("sqs"),
         outputs,
@@ -74,6 +77,9 @@ def run_stack(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         out_dir=report_dir / "output",
         consumers_stopped=False,
         timed_out=timed_out,
+        logs=lambda: filter_lines(
+            session.client("logs"), outputs.reporter_log_group_name, f'"{run_id}"', int(started * 1000) - 60_000
+        ),
     )
     calls, written, denied = producer.counter.take()
     return RunObservation(
@@ -85,7 +91,8 @@ def run_stack(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         ended=ended,
         timed_out=timed_out,
         expected_keys=expected_keys,
-        reconciliation=reconciliation,
+        reconciliation=tail.reconciliation,
+        forensics=tail.forensics,
         samples=sampler.samples,
         api_calls={"collector": calls},
         iam="enforced by AWS",
