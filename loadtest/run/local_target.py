@@ -45,6 +45,7 @@ from loadtest.run.seeding import create_iam_policies, synthetic_records
 from loadtest.run.tail import reconcile_run
 from ops.outputs import StackOutputs
 from pipeline.collection import build_records
+from pipeline.record import PolicyRecord
 from pipeline.spec import RUNTIME, DeploymentSpec, build_spec
 
 
@@ -214,7 +215,7 @@ def _expected_keys_and_floor(
 
 
 def _measure_floor(
-    harness: AwsSession, records: list[Any], consumers: int, latency: Profile, seed: str
+    harness: AwsSession, records: list[PolicyRecord], consumers: int, latency: Profile, seed: str
 ) -> dict[str, Any]:
     """The floor under the run's latency profile: its calls wait as the pipeline's do, so e2e ÷ floor compares
     like with like. Under a profile it says how many of its calls were delayed (all of them)."""
