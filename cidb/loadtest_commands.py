@@ -104,6 +104,10 @@ def loadtest(
         list[str],
         typer.Option(help="Leave FUNCTION:ACTION out of its role's policy, e.g. reporter:s3:DeleteObject (repeatable)"),
     ] = [],  # noqa: B006
+    latency: Annotated[
+        str,
+        typer.Option(help="AWS latency profile for the embedded emulator: none, or aws (see docs/latency.md)."),
+    ] = _D.latency,
 ) -> None:
     """Inject policies through the whole pipeline and report what arrived.
 
@@ -131,6 +135,7 @@ def loadtest(
         baseline=baseline,
         iam=iam,
         revoke=tuple(revoke),
+        latency=latency,
     )
     try:
         with progress_bar() as bar:

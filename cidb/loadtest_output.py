@@ -45,7 +45,7 @@ def show_progress(bar: Progress, description: str, total: int) -> Callable[[Samp
 
 def print_summary(result: LoadTestResult) -> None:
     s = result.summary
-    table = Table(title=f"CIDB load test ({s['profile']}, {s['target']})")
+    table = Table(title=f"CIDB load test ({s['profile']}, {s['target']}, latency {s.get('latency', 'none')})")
     table.add_column("measure")
     table.add_column("value", justify="right")
     lock = s["lock"]
@@ -67,6 +67,7 @@ def print_summary(result: LoadTestResult) -> None:
         ("lock wait p50 / p99 ms", f"{lock['wait_ms_p50']} / {lock['wait_ms_p99']}"),
         ("alarms that would fire", ", ".join(s["alarms_fired"]) or "none"),
         ("iam", f"{s['iam']['mode']}, denied {s['iam']['denied']}"),
+        ("latency profile", _latency_line(s)),
     ):
         table.add_row(label, str(value))
     artifact = s.get("artifact")
@@ -79,6 +80,18 @@ def print_summary(result: LoadTestResult) -> None:
             table.add_row(label, str(value))
     console.print(table)
     console.print(f"Report: {result.report_dir / 'report.html'}")
+
+
+def _latency_line(s: dict[str, Any]) -> str:
+    """The latency profile, and under one what it added: delayed calls, cold starts, how pollers scaled."""
+    if s.get("latency", "none") == "none":
+        return "none"
+    injected, scaling = s["latency_injected"], s["poller_scaling"]
+    return (
+        f"{s['latency']}: {injected['total_calls']} calls delayed, {injected['cold_starts']} cold starts "
+        f"({injected['cold_start_ms_total']} ms), pollers {scaling['pollers_used']}/{scaling['max_pollers']} "
+        f"(capped by {scaling['capped_by']})"
+    )
 
 
 def report_fault(name: str, run: LoadTestResult) -> None:

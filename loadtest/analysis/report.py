@@ -171,7 +171,8 @@ def write_html(
     figure = FigureWriter()
     headline = {k: v for k, v in summary.items() if not isinstance(v, dict | list)}
     parts = [
-        f"<h1>CIDB load test: {html.escape(summary['profile'])}, {summary['policies']} policies</h1>",
+        f"<h1>CIDB load test: {html.escape(summary['profile'])}, {summary['policies']} policies, "
+        f"latency {html.escape(summary.get('latency', 'none'))}</h1>",
         *loss_section(summary, figure),
         cards_html(headline_cards(summary, baseline, tolerance)),
     ]
@@ -182,6 +183,9 @@ def write_html(
     if summary.get("dlq_unparseable_messages"):
         parts += ["<h2>Unparseable DLQ messages</h2>", table_html(summary["dlq_unparseable_messages"], "poison")]
     parts += ["<h2>Summary</h2>", pairs_html(headline), "<h2>Lock</h2>", pairs_html(summary["lock"])]
+    if summary.get("latency", "none") != "none":  # docs/latency.md says where each delay comes from
+        injected = {**summary["latency_injected"], **summary["poller_scaling"]}
+        parts += [f"<h2>AWS latency profile: {html.escape(summary['latency'])}</h2>", pairs_html(injected)]
     if summary.get("artifact"):
         parts += ["<h2>Code that ran</h2>", pairs_html(summary["artifact"])]
     parts += ["<h2>Run</h2>", figure(api_calls_chart(summary))]

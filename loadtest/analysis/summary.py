@@ -154,6 +154,9 @@ def summarize(obs: RunObservation, emf: pd.DataFrame, fired: list[str], target: 
             "denied_by_function": obs.denied,
         },
         "forensics": obs.forensics.to_summary(),
+        "latency": obs.latency,
+        "latency_injected": _latency_injected(obs),
+        "poller_scaling": obs.scaling,
         "missing_keys": rec.missing_keys[:100],
         "duplicate_keys": rec.duplicate_keys[:100],
         "dlq_keys": rec.dlq_keys[:100],
@@ -165,6 +168,19 @@ def summarize(obs: RunObservation, emf: pd.DataFrame, fired: list[str], target: 
             "count": len(obs.mapping_batch_failures),
             "first": obs.mapping_batch_failures[:20],
         },
+    }
+
+
+def _latency_injected(obs: RunObservation) -> dict[str, Any]:
+    """What the latency profile added: calls delayed by component and operation, seconds, cold starts."""
+    cold = [r.init_injected_ms for r in obs.function_results if r.init_injected_ms]
+    return {
+        "calls": {component: d["calls"] for component, d in obs.delayed.items()},
+        "total_calls": sum(sum(d["calls"].values()) for d in obs.delayed.values()),
+        "attempts": sum(d["attempts"] for d in obs.delayed.values()),
+        "seconds": {component: d["seconds"] for component, d in obs.delayed.items()},
+        "cold_starts": len(cold),
+        "cold_start_ms_total": round(sum(cold), 1),
     }
 
 

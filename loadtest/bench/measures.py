@@ -24,6 +24,7 @@ def measures(summary: dict[str, Any], peak_rss_mb: float) -> dict[str, Any]:
     return {
         "profile": summary["profile"],
         "policies": policies,
+        "latency": summary.get("latency", "none"),
         "e2e_seconds": e2e,
         "floor_seconds": floor,
         "floor_source": summary.get("floor_source"),

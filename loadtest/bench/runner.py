@@ -62,7 +62,11 @@ def run_bench(
         if on_case is not None:
             on_case(case)
         options = LoadTestOptions(
-            policies=case.policies, profile=case.profile, out=out_dir / case.name, measure_floor=True
+            policies=case.policies,
+            profile=case.profile,
+            latency=case.latency,
+            out=out_dir / case.name,
+            measure_floor=True,
         )
         run = run_loadtest(options, progress) if progress else run_loadtest(options)
         results[case.name] = measures(run.summary, peak_rss_mb())

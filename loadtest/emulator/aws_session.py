@@ -10,6 +10,7 @@ import boto3
 
 from loadtest.emulator.apicalls import ApiCallCounter
 from loadtest.emulator.moto_server import CREDENTIALS, REGION
+from loadtest.latency.delays import LatencyHook, LatencyProfile, Sampler
 from pipeline.aws import RETRY_CONFIG
 
 CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -20,10 +21,18 @@ class AwsSession:
 
     On the emulator, ``credentials`` (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, optionally
     ``AWS_SESSION_TOKEN``) sign the calls; without them, the emulator's unchecked test credentials do.
+    With ``delays`` (a latency profile), every call of its clients waits as it would on AWS (``latency``
+    counts them), drawn from a sampler seeded with ``seed``.
     """
 
     def __init__(
-        self, endpoint_url: str | None, *, region: str | None = None, credentials: Mapping[str, str] | None = None
+        self,
+        endpoint_url: str | None,
+        *,
+        region: str | None = None,
+        credentials: Mapping[str, str] | None = None,
+        delays: LatencyProfile | None = None,
+        seed: str = "",
     ) -> None:
         self.endpoint_url = endpoint_url
         self.credentials = dict(credentials or {k: CREDENTIALS[k] for k in CREDENTIAL_KEYS})
@@ -38,6 +47,7 @@ class AwsSession:
             self._session = boto3.Session(region_name=region)
         self.region = self._session.region_name or REGION
         self.counter = ApiCallCounter().install(self._session)
+        self.latency = LatencyHook(Sampler(delays, seed)).install(self._session.events) if delays else None
 
     @functools.cache  # noqa: B019 - one client per service for the session's lifetime
     def client(self, service: str) -> Any:

@@ -11,6 +11,9 @@
   ``Failed`` entry that SQS blames on itself is retried, and whatever still failed is kept in
   ``MappingState.unsettled`` (with its body), so that reconciliation reports such a message
   as in flight, not as lost.
+- Under a latency profile that scales (``--latency aws``), pollers start as Lambda's do: a few at
+  first, more each second, up to the mapping's maximum (:mod:`loadtest.latency.scaling`); without
+  one, every slot polls from the start.
 - Faults of the mapping itself (:class:`MappingFaults`): duplicate deliveries and throttled
   invocations, injected here because on AWS they happen here. A throttled Invoke is retried
   with the same batch after a growing backoff, as Lambda's pollers do while the messages are
@@ -29,11 +32,13 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from loadtest.emulator.apicalls import ApiCallCounter
 from loadtest.emulator.lambda_runtime import FunctionConfig, FunctionInstance, InvocationResult
+from loadtest.latency.scaling import PollerScaling
 from pipeline.spec import DeploymentSpec
 
 PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
@@ -45,6 +50,8 @@ WINDOW_POLL_PAUSE_SECONDS = 0.25
 # A throttled Invoke is retried after this, doubling up to the cap.
 THROTTLE_BACKOFF_SECONDS = 0.5
 THROTTLE_BACKOFF_MAX_SECONDS = 4.0
+# A slot that the scaling rule does not allow yet looks again after this.
+SCALING_CHECK_SECONDS = 0.1
 
 
 @dataclass
@@ -81,6 +88,8 @@ class MappingState:
     # them is neither visible in the queue nor in the DLQ is in flight (invisible), not lost.
     outstanding: dict[str, str] = field(default_factory=dict)
     batch_failures: list[dict[str, Any]] = field(default_factory=list)
+    polled_slots: set[int] = field(default_factory=set)  # slots that have polled at least once
+    full_after_seconds: float | None = None  # when every slot was allowed to poll (scaling mappings)
 
 
 def to_lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
@@ -120,16 +129,31 @@ class MappingSettings:
     window_seconds: float
     max_concurrency: int
     report_batch_item_failures: bool
+    scaling: PollerScaling | None = None  # None: every slot polls from the start
+    capped_by: str = ""  # what set max_concurrency, for the summary
 
     @classmethod
-    def from_spec(cls, spec: DeploymentSpec, concurrency: int | None = None) -> MappingSettings:
-        """``concurrency`` (the load test's ``--concurrency``) replaces the spec's cap."""
+    def from_spec(
+        cls, spec: DeploymentSpec, concurrency: int | None = None, scaling: PollerScaling | None = None
+    ) -> MappingSettings:
+        """``concurrency`` (the load test's ``--concurrency``) replaces the spec's cap; ``scaling`` ramps
+        the pollers up to the cap, and lifts an uncapped mapping to the emulator's ceiling."""
         q = spec.queue
+        if concurrency:
+            cap, capped_by = concurrency, "--concurrency"
+        elif scaling is not None:
+            cap, capped_by = scaling.cap(q.max_concurrency)
+        elif q.max_concurrency:
+            cap, capped_by = q.max_concurrency, "the mapping's maximum concurrency"
+        else:
+            cap, capped_by = UNCAPPED_EMULATOR_CONCURRENCY, f"the emulator's fixed {UNCAPPED_EMULATOR_CONCURRENCY}"
         return cls(
             batch_size=q.batch_size,
             window_seconds=q.batching_window_seconds,
-            max_concurrency=concurrency or q.max_concurrency or UNCAPPED_EMULATOR_CONCURRENCY,
+            max_concurrency=cap,
             report_batch_item_failures=REPORT_BATCH_ITEM_FAILURES in q.function_response_types,
+            scaling=scaling,
+            capped_by=capped_by,
         )
 
 
@@ -145,6 +169,7 @@ class EventSourceMapping:
         settings: MappingSettings,
         retry_delay_seconds: int = 1,
         faults: MappingFaults | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sqs, self.api_counter = sqs, api_counter
         self.queue_url, self.queue_arn, self.function = queue_url, queue_arn, function
@@ -156,12 +181,14 @@ class EventSourceMapping:
         self._replays: list[tuple[float, dict[str, Any]]] = []  # (due, message) of duplicate deliveries
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._clock, self._started_at = clock, 0.0
         self._threads = [
-            threading.Thread(target=self._slot, name=f"esm-slot-{i}", daemon=True)
+            threading.Thread(target=self._slot, args=(i,), name=f"esm-slot-{i}", daemon=True)
             for i in range(settings.max_concurrency)
         ]
 
     def start(self) -> EventSourceMapping:
+        self._started_at = self._clock()
         for thread in self._threads:
             thread.start()
         return self
@@ -186,10 +213,27 @@ class EventSourceMapping:
             age, self.state.max_age_since_sample = self.state.max_age_since_sample, 0.0
             return age
 
-    def _slot(self) -> None:
+    def _may_poll(self, slot: int) -> bool:
+        """Whether this slot is among the pollers the scaling rule allows by now."""
+        scaling = self.settings.scaling
+        if scaling is not None:
+            elapsed = self._clock() - self._started_at
+            allowed = scaling.allowed(elapsed, self.max_concurrency)
+            if allowed >= self.max_concurrency and self.state.full_after_seconds is None:
+                self.state.full_after_seconds = round(elapsed, 1)
+            if slot >= allowed:
+                return False
+        with self._lock:
+            self.state.polled_slots.add(slot)
+        return True
+
+    def _slot(self, slot: int) -> None:
         instance = FunctionInstance(self.function)
         try:
             while not self._stop.is_set():
+                if not self._may_poll(slot):
+                    self._stop.wait(SCALING_CHECK_SECONDS)
+                    continue
                 messages = self._gather()
                 if messages:
                     self._invoke(instance, messages)

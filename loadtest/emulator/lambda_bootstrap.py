@@ -5,8 +5,9 @@ It is started as ``python -I -S lambda_bootstrap.py FD TASK_ROOT OPT_ROOT LOADTE
 function archive (``/var/task``) and the layer (``/opt/python``). Nothing comes from the
 development venv, so a handler that needs something the artifact lacks, or a library version
 that differs, fails here as it would on Lambda. For that reason this module imports only the
-standard library; the API-call counter and the fault rules (``loadtest/emulator/apicalls.py``,
-``loadtest/faults/injection.py``, both standard-library only) are loaded from their files.
+standard library; the API-call counter, the fault rules and the latency hook
+(``loadtest/emulator/apicalls.py``, ``loadtest/faults/injection.py``, ``loadtest/latency/delays.py``,
+all standard-library only) are loaded from their files.
 
 An import error is reported the way Lambda reports an init error: an ERROR log line in
 Lambda's JSON format and a ``platform.initReport`` with status ``error``, then the process
@@ -90,8 +91,11 @@ def _load_harness_module(loadtest_dir: str, relative_path: str) -> Any:
     return module
 
 
-def _init(config: dict[str, Any], loadtest_dir: str, conn: Connection) -> tuple[Any, Any]:
-    """Import boto3 and the handler from the artifact, as Lambda's init phase does."""
+def _init(config: dict[str, Any], loadtest_dir: str, conn: Connection) -> tuple[Any, Any, Any, float]:
+    """Import boto3 and the handler from the artifact, as Lambda's init phase does.
+
+    Under a latency profile, the instance also waits a sampled cold start (the milliseconds it waited
+    are returned) and every AWS call it makes afterwards is delayed by the returned hook."""
     faults = _load_harness_module(loadtest_dir, "faults/injection.py") if config.get("faults") else None
     if faults is not None:
         rules, budget = faults.rules_from_dicts(config["faults"]), faults.Budget(config.get("fault_dir"))
@@ -103,9 +107,15 @@ def _init(config: dict[str, Any], loadtest_dir: str, conn: Connection) -> tuple[
     counter = _load_harness_module(loadtest_dir, "emulator/apicalls.py").ApiCallCounter().install(boto3.DEFAULT_SESSION)
     if faults is not None:
         faults.install_rules(boto3.DEFAULT_SESSION.events, rules, budget=budget, notify=conn.send)
+    latency, injected_ms = None, 0.0
+    if config.get("latency"):
+        delays = _load_harness_module(loadtest_dir, "latency/delays.py")
+        sampler = delays.Sampler(delays.LatencyProfile.from_dict(config["latency"]), config["latency_seed"])
+        latency = delays.LatencyHook(sampler).install(boto3.DEFAULT_SESSION.events)
+        injected_ms = latency.cold_start()
     module_name, func_name = config["handler"].rsplit(".", 1)
     handler = getattr(importlib.import_module(module_name), func_name)
-    return handler, counter
+    return handler, counter, latency, injected_ms
 
 
 def serve(conn: Connection, task_root: str, opt_root: str, loadtest_dir: str) -> None:
@@ -121,7 +131,7 @@ def serve(conn: Connection, task_root: str, opt_root: str, loadtest_dir: str) ->
     os.environ["LAMBDA_TASK_ROOT"] = task_root
     started = time.monotonic()
     try:
-        handler, counter = _init(config, loadtest_dir, conn)
+        handler, counter, latency, injected_ms = _init(config, loadtest_dir, conn)
     except Exception as exc:
         payload = error_payload(exc)
         _log_error(payload, "")
@@ -136,7 +146,7 @@ def serve(conn: Connection, task_root: str, opt_root: str, loadtest_dir: str) ->
         conn.send(("init_error", payload))
         return
     init_ms = (time.monotonic() - started) * 1000
-    conn.send(("ready", init_ms))
+    conn.send(("ready", init_ms, injected_ms))
     stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
     first = True
     while True:
@@ -156,7 +166,8 @@ def serve(conn: Connection, task_root: str, opt_root: str, loadtest_dir: str) ->
         print(platform_report(request_id, duration, config["memory_mb"], status, init_ms if first else 0.0))
         first = False
         calls, written, denied = counter.take()
-        conn.send((outcome, response, error, calls, written, denied))
+        delayed = latency.take() if latency is not None else {}
+        conn.send((outcome, response, error, calls, written, denied, delayed))
 
 
 if __name__ == "__main__":

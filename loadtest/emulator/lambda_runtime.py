@@ -48,6 +48,10 @@ class FunctionConfig:
     fault_dir: Path | None = None  # where the instances claim and count injections (faults.injection.Budget)
     # Credentials for a new instance, given its id: an assumed-role session of the function's role.
     credentials: Callable[[str], dict[str, str]] | None = None
+    # A latency profile (latency.delays.LatencyProfile.to_dict()): each instance waits a cold start and
+    # delays its AWS calls, with draws seeded by ``latency_seed`` and the instance's id.
+    latency: dict[str, Any] | None = None
+    latency_seed: str = ""
 
     @property
     def arn(self) -> str:
@@ -69,7 +73,9 @@ class InvocationResult:
     s3_bytes_written: int = 0
     denied: dict[str, int] = field(default_factory=dict)  # service.Operation -> calls answered AccessDenied
     init_ms: float = 0.0
+    init_injected_ms: float = 0.0  # of init_ms, the cold start the latency profile added
     init_error: dict[str, Any] | None = None
+    delayed: dict[str, Any] = field(default_factory=dict)  # latency.delays.LatencyHook.take() of the invocation
 
     @property
     def duration_ms(self) -> float:
@@ -87,6 +93,7 @@ class FunctionInstance:
         self._proc: Any = None
         self._conn: Any = None
         self._init_ms = 0.0
+        self._init_injected_ms = 0.0
         self._prewarmed: tuple[dict[str, Any] | None] | None = None  # (init error,) of an instance started early
 
     @property
@@ -107,6 +114,8 @@ class FunctionInstance:
             },
             "faults": list(self.config.faults),
             "fault_dir": str(self.config.fault_dir) if self.config.fault_dir else None,
+            "latency": self.config.latency,
+            "latency_seed": f"{self.config.latency_seed}:{self.instance_id}",
         }
         task_root, opt_root = self.config.code
         self._proc = subprocess.Popen(
@@ -130,13 +139,13 @@ class FunctionInstance:
             self.kill()
             raise RuntimeError(f"{self.config.name}: instance did not initialise within 60 s; see {self.log_path}")
         try:
-            status, detail = parent.recv()
+            status, detail, *injected = parent.recv()
         except EOFError:
             status, detail = "init_error", {"errorType": "Runtime.ExitError", "errorMessage": "exited during init"}
         if status == "init_error":
             self.kill()
             return detail
-        self._init_ms = detail
+        self._init_ms, self._init_injected_ms = detail, injected[0]
         return None
 
     def prewarm(self) -> None:
@@ -161,6 +170,7 @@ class FunctionInstance:
             result.ended = time.time()
             return result
         result.init_ms = self._init_ms if cold else 0.0
+        result.init_injected_ms = self._init_injected_ms if cold else 0.0
         self._conn.send((event, request_id, deadline))
         try:
             reply = self._await_reply(deadline)
@@ -172,9 +182,10 @@ class FunctionInstance:
                 self.kill()
                 self._append_report(request_id, started, "timeout")
             else:
-                outcome, response, error, calls, written, denied = reply
+                outcome, response, error, calls, written, denied, delayed = reply
                 result.outcome, result.response, result.error = outcome, response, error
                 result.api_calls, result.s3_bytes_written, result.denied = calls, written, denied
+                result.delayed = delayed
         except (EOFError, OSError):
             result.outcome, result.error = "crash", "instance exited during the invocation"
             self.kill()

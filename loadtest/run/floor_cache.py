@@ -2,7 +2,8 @@
 
 Measuring the floor costs about as long as the run itself, and it depends only on the
 machine, moto's version, Python's, the number of policies (and their sizes, fixed by the
-seed) and the number of consumers. So the first run of a size measures it and stores it; later runs reuse it and
+seed), the number of consumers and the latency profile (under ``aws`` the floor's own calls wait as the
+run's do). So the first run of a size measures it and stores it; later runs reuse it and
 the summary says so (``floor_source``). ``--measure-floor`` measures it again.
 
 Environment variables: ``CIDB_CACHE_DIR`` (default ``~/.cache/cidb``).
@@ -23,19 +24,25 @@ def cache_file() -> Path:
     return Path(os.environ.get("CIDB_CACHE_DIR") or Path.home() / ".cache" / "cidb") / "emulator-floor.json"
 
 
-def floor_key(policies: int, seed: int, consumers: int) -> str:
+def floor_key(policies: int, seed: int, consumers: int, latency: str = "none") -> str:
     moto = importlib.metadata.version("moto")
     return (
         f"{platform.node()}|moto {moto}|python {platform.python_version()}|{policies} policies|seed {seed}"
-        f"|{consumers} consumers"
+        f"|{consumers} consumers|latency {latency}"
     )
 
 
 def cached_floor(
-    policies: int, seed: int, consumers: int, measure: Callable[[], dict[str, float]], *, remeasure: bool = False
+    policies: int,
+    seed: int,
+    consumers: int,
+    measure: Callable[[], dict[str, float]],
+    *,
+    remeasure: bool = False,
+    latency: str = "none",
 ) -> dict[str, object]:
-    """The floor for this size on this machine: from the cache, or measured now and stored."""
-    path, key = cache_file(), floor_key(policies, seed, consumers)
+    """The floor for this size and latency profile on this machine: from the cache, or measured now and stored."""
+    path, key = cache_file(), floor_key(policies, seed, consumers, latency)
     try:
         cache = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -22,6 +22,7 @@ from loadtest.analysis.summary import (
     unsettled,
 )
 from loadtest.bench.baseline import baseline_entry
+from loadtest.bench.cases import BenchCase
 from loadtest.emulator.aws_session import AwsSession
 from loadtest.run.local_target import run_local
 from loadtest.run.mirror import mirror_alarms, ship_logs
@@ -96,6 +97,7 @@ def run_loadtest(options: LoadTestOptions, progress: Progress = _no_progress) ->
     summary = json_ready(summarize(obs, emf, fired, options.target))
     (report_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     charts = run_charts(emf, obs.samples, len(obs.expected_keys))
-    baseline = baseline_entry(options.baseline, f"{options.profile}-{options.policies}") if options.baseline else None
+    case = BenchCase(options.profile, options.policies, options.latency)
+    baseline = baseline_entry(options.baseline, case.name) if options.baseline else None
     write_html(report_dir / "report.html", summary, charts, alarms, dashboards, baseline)
     return LoadTestResult(report_dir, obs.spec, summary, alarms)

@@ -36,6 +36,7 @@ from loadtest.faults.catalog import FaultSetup
 from loadtest.faults.injection import FaultRule
 from loadtest.faults.lock_release import LOCK_RELEASE_FAILURES, plant_stale_lock
 from loadtest.faults.rehearsal import ActiveFaults, fault_overrides
+from loadtest.latency import PROFILES, Profile
 from loadtest.run.floor import measure_floor
 from loadtest.run.floor_cache import cached_floor
 from loadtest.run.observation import Progress, RunObservation, reported_written, wait_until_drained
@@ -45,6 +46,7 @@ from loadtest.run.seeding import create_iam_policies, synthetic_records
 from loadtest.run.tail import reconcile_run
 from ops.outputs import StackOutputs
 from pipeline.collection import build_records
+from pipeline.record import PolicyRecord
 from pipeline.spec import RUNTIME, DeploymentSpec, build_spec
 
 
@@ -105,18 +107,24 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         outputs = provision(harness, spec)
         roles = provision_roles(harness, spec, outputs, revoked=options.revoke) if iam == "enforced" else None
         # The event source mapping polls and deletes with the function's role, as Lambda's does.
+        # Its pollers are AWS's: under a latency profile their calls wait too.
+        latency = PROFILES[options.latency]
         esm_credentials = roles.credentials("reporter", "event-source-mapping") if roles else None
-        esm_session = AwsSession(endpoint, credentials=esm_credentials)
-        mapping = MappingSettings.from_spec(spec, options.concurrency)
+        esm_session = AwsSession(
+            endpoint, credentials=esm_credentials, delays=latency.delays, seed=f"{run_id}:event-source-mapping"
+        )
+        mapping = MappingSettings.from_spec(spec, options.concurrency, latency.scaling)
         concurrency = mapping.max_concurrency
-        expected_keys, floor = _expected_keys_and_floor(options, harness, run_id, concurrency)
+        expected_keys, floor = _expected_keys_and_floor(options, harness, run_id, concurrency, latency)
         if options.inject_stale_lock:
             plant_stale_lock(harness.client("s3"), outputs.bucket_name, ACCOUNT_ID, run_id)
         s3, sqs = harness.client("s3"), harness.client("sqs")
         active.plant(FaultSetup(s3, sqs, outputs.bucket_name, outputs.queue_url, ACCOUNT_ID, run_id, spec))
         release_rules = [LOCK_RELEASE_FAILURES[options.fail_lock_release]] if options.fail_lock_release else []
-        collector, reporter, verifier = _with_faults(
-            function_configs(spec, outputs, harness, log_dir, artifact, roles), release_rules, active
+        collector, reporter, verifier = _with_latency(
+            _with_faults(function_configs(spec, outputs, harness, log_dir, artifact, roles), release_rules, active),
+            latency,
+            run_id,
         )
         esm = EventSourceMapping(
             esm_session.client("sqs"),
@@ -187,11 +195,14 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
             in_flight_at_end=tail.invisible,
             iam=iam,
             denied=_denied(esm_session, results, spec),
+            latency=latency.name,
+            delayed=_delayed(esm_session, results, spec),
+            scaling=_scaling(esm, mapping),
         )
 
 
 def _expected_keys_and_floor(
-    options: LoadTestOptions, harness: AwsSession, run_id: str, concurrency: int
+    options: LoadTestOptions, harness: AwsSession, run_id: str, concurrency: int, latency: Profile
 ) -> tuple[list[str], dict[str, Any]]:
     """The run's record keys, and the emulator floor for that many records (from this machine's cache)."""
     records = synthetic_records(options.policies, options.seed, run_id=run_id, account_id=ACCOUNT_ID)
@@ -199,8 +210,9 @@ def _expected_keys_and_floor(
         options.policies,
         options.seed,
         concurrency,
-        lambda: measure_floor(harness, records, consumers=concurrency),
+        lambda: _measure_floor(harness, records, concurrency, latency, f"floor:{options.policies}:{options.seed}"),
         remeasure=options.measure_floor or bool(options.endpoint_url),
+        latency=latency.name,
     )
     if options.source == "iam":
         policies = create_iam_policies(harness.client("iam"), options.policies, options.seed)
@@ -211,6 +223,29 @@ def _expected_keys_and_floor(
 def _settle_seconds(options: LoadTestOptions, spec: DeploymentSpec) -> float:
     """How long a run cut off by its deadline waits for returned messages to become visible again."""
     return options.settle_seconds if options.settle_seconds is not None else min(spec.queue.retry_max_seconds, 60)
+
+
+def _measure_floor(
+    harness: AwsSession, records: list[PolicyRecord], consumers: int, latency: Profile, seed: str
+) -> dict[str, Any]:
+    """The floor under the run's latency profile: its calls wait as the pipeline's do, so e2e ÷ floor compares
+    like with like. Under a profile it says how many of its calls were delayed (all of them)."""
+    if latency.delays is None:
+        return {**measure_floor(harness, records, consumers=consumers), "floor_latency": latency.name}
+    session = AwsSession(harness.endpoint_url, credentials=harness.credentials, delays=latency.delays, seed=seed)
+    return {
+        **measure_floor(session, records, consumers=consumers),
+        "floor_latency": latency.name,
+        "floor_api_calls": sum(session.counter.calls.values()),
+        "floor_delayed_calls": sum(session.latency.calls.values()),
+    }
+
+
+def _with_latency(functions: tuple[FunctionConfig, ...], latency: Profile, run_id: str) -> tuple[FunctionConfig, ...]:
+    """Each function with the latency profile its instances install (none: nothing is installed)."""
+    if latency.delays is None:
+        return functions
+    return tuple(dataclasses.replace(fn, latency=latency.delays.to_dict(), latency_seed=run_id) for fn in functions)
 
 
 def _with_faults(
@@ -308,6 +343,36 @@ def _denied(
             component = denied.setdefault(_component(result.function, spec), {})
             component[op] = component.get(op, 0) + n
     return denied
+
+
+def _delayed(
+    esm_session: AwsSession, results: list[InvocationResult], spec: DeploymentSpec
+) -> dict[str, dict[str, Any]]:
+    """What the latency hooks delayed, by component: calls by operation, HTTP attempts, seconds."""
+    delayed: dict[str, dict[str, Any]] = {}
+    if esm_session.latency is not None:
+        delayed["event_source_mapping"] = esm_session.latency.take()
+    for result in results:
+        if not result.delayed:
+            continue
+        component = delayed.setdefault(_component(result.function, spec), {"calls": {}, "attempts": 0, "seconds": 0.0})
+        for op, n in result.delayed["calls"].items():
+            component["calls"][op] = component["calls"].get(op, 0) + n
+        component["attempts"] += result.delayed["attempts"]
+        component["seconds"] = round(component["seconds"] + result.delayed["seconds"], 3)
+    return delayed
+
+
+def _scaling(esm: EventSourceMapping, mapping: MappingSettings) -> dict[str, Any]:
+    """How the mapping's pollers scaled, and what capped them."""
+    rule = mapping.scaling
+    return {
+        "rule": f"{rule.initial} at first, +{rule.per_minute}/min" if rule else "every slot at once",
+        "max_pollers": mapping.max_concurrency,
+        "capped_by": mapping.capped_by,
+        "pollers_used": len(esm.state.polled_slots),
+        "all_allowed_after_seconds": esm.state.full_after_seconds if rule else 0.0,
+    }
 
 
 def _producer_error(collected: list[InvocationResult]) -> str | None:

@@ -50,6 +50,9 @@ class RunObservation:
     mapping_batch_failures: list[dict[str, Any]] = field(default_factory=list)  # Failed entries SQS returned
     iam: str = "off"  # enforced, or off and why (summary "iam.mode")
     denied: dict[str, dict[str, int]] = field(default_factory=dict)  # component -> service.Operation -> AccessDenied
+    latency: str = "none"  # the latency profile that ran (loadtest.latency.PROFILES)
+    delayed: dict[str, dict[str, Any]] = field(default_factory=dict)  # component -> what its latency hook delayed
+    scaling: dict[str, Any] = field(default_factory=dict)  # how the event source mapping's pollers scaled
 
 
 def reported_written(session: AwsSession, outputs: StackOutputs, run_id: str) -> Callable[[], int]:

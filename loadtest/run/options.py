@@ -8,6 +8,7 @@ from typing import Any
 
 from loadtest.faults import FAULTS
 from loadtest.faults.lock_release import LOCK_RELEASE_FAILURES
+from loadtest.latency import PROFILES as LATENCY_PROFILES
 
 TARGETS = ("local", "stack")
 SOURCES = ("synthetic", "iam")
@@ -44,6 +45,7 @@ class LoadTestOptions:
     overrides: dict[str, Any] = field(default_factory=dict)
     iam: bool = True  # the embedded emulator enforces the functions' identity policies
     revoke: tuple[str, ...] = ()  # FUNCTION:ACTION grants left out of the emulator's roles (a broken policy)
+    latency: str = "none"  # a name in loadtest.latency.PROFILES: none (the emulator as it is) or aws
 
     def problems(self) -> list[str]:
         out = []
@@ -74,6 +76,10 @@ class LoadTestOptions:
         unknown = [name for name in self.faults if name not in FAULTS]
         if unknown:
             out.append(f"--fault {unknown} unknown; known: {', '.join(FAULTS)}")
+        if self.latency not in LATENCY_PROFILES:
+            out.append(f"--latency={self.latency!r} must be one of {tuple(LATENCY_PROFILES)}")
+        elif self.target == "stack" and self.latency != "none":
+            out.append(f"--latency {self.latency} needs the local target: a deployed stack already runs on AWS")
         if self.target == "stack" and self.source != "synthetic":
             out.append("--target stack publishes synthetic policies; --source iam needs the local target")
         return out
