@@ -24,6 +24,7 @@ from loadtest.faults.injection import Budget, FaultRule, injected_counts, instal
 from loadtest.faults.rehearsal import UnknownFault, parse_fault_names
 from loadtest.run.seeding import synthetic_records
 from loadtest.run.tail import reconcile_run
+from pipeline.dlq_messages import decode_message
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 FAULT_SECTION = README.split("## Fault rehearsal", 1)[1].split("\n## ", 1)[0]
@@ -139,3 +140,20 @@ def test_messages_sqs_refuses_to_settle_are_in_flight_not_lost(deployment: Deplo
     # AND forensics names its cause in-flight, not a loss, without reading the output's versions
     assert [(e.key, e.cause) for e in tail.forensics.explained] == [(record.key, "in-flight")]
     assert (tail.forensics.lost, tail.forensics.versions_listed) == (0, 0)
+
+
+def test_corrupted_entries_keep_their_key_fields_and_fail_validation(deployment: Deployment) -> None:
+    # GIVEN every 2nd PublishBatch entry damaged in transit
+    sns, sqs = deployment.client("sns"), deployment.client("sqs")
+    install_rules(sns.meta.events, [FaultRule("sns.PublishBatch", action="corrupt-entries", every=2, limit=1)])
+    records = synthetic_records(4, 3, run_id="run-damaged", account_id=ACCOUNT_ID)
+    entries = [{"Id": str(r.seq), "Message": r.to_json()} for r in records]
+    # WHEN the batch is published
+    response = sns.publish_batch(TopicArn=deployment.outputs.topic_arn, PublishBatchRequestEntries=entries)
+    # THEN all four are delivered, and exactly one (the 2nd; the limit stops the 4th) no longer parses
+    assert len(response["Successful"]) == 4 and not response.get("Failed")
+    got = sqs.receive_message(QueueUrl=deployment.outputs.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    decoded = [decode_message(m) for m in got["Messages"]]
+    damaged = [d for d in decoded if d.record is None]
+    assert len(damaged) == 1 and "wrong type" in (damaged[0].error or "")
+    assert damaged[0].claim is not None and damaged[0].claim.key == records[1].key

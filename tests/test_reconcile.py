@@ -92,3 +92,11 @@ def test_a_clean_run_has_zero_of_every_failure_count(tmp_path: Path) -> None:
         clean.in_flight,
     )
     assert failures == (0, 0, 0, 0, 0, 0, 0)
+
+
+def test_a_damaged_message_that_names_an_expected_record_counts_as_that_records_dlq_entry(tmp_path: Path) -> None:
+    damaged = {"message_id": "m-1", "error": "wrong type", "claimed_key": "b"}
+    stranger = {"message_id": "m-2", "error": "wrong type", "claimed_key": "not-expected"}
+    result = reconcile(["a", "b"], [_part(tmp_path / "p.csv", ["a"])], QueueContents([], [damaged, stranger]))
+    assert (result.lost, result.dlq_keys, result.dlq, result.dlq_unparseable) == (0, ["b"], 2, 1)
+    assert [m["message_id"] for m in result.dlq_unparseable_messages] == ["m-2"]

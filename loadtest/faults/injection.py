@@ -317,9 +317,9 @@ def install_rules(
             hook.register(events, f"before-send.{service}", hook.before_send, last=True)
         elif rule.action == "fail-entries":
             hook.register(events, f"before-parameter-build.{service}.{operation}", hook.hold_back)
+            hook.register(events, f"after-call.{service}.{operation}", hook.report_held_back)
         elif rule.action == "corrupt-entries":
             hook.register(events, f"before-parameter-build.{service}.{operation}", hook.corrupt)
-            hook.register(events, f"after-call.{service}.{operation}", hook.report_held_back)
         else:
             hook.register(events, f"after-call.{service}.{operation}", hook.after_call)
     return installed
