@@ -120,6 +120,7 @@ def print_verification(found: Verification) -> None:
         console.print(
             f"Evidence read: {forensics.versions_listed} object versions, {forensics.log_lines_read} reporter log lines"
             + (f"; the log group could not be read: {escape(forensics.logs_error)}" if forensics.logs_error else "")
+            + "".join(f"; not readable: {escape(e)}" for e in forensics.unreadable)
         )
     if found.dlq_not_records:
         console.print(f"The DLQ also holds {len(found.dlq_not_records)} messages that are no record (`cidb dlq show`).")

@@ -31,6 +31,9 @@ from pipeline.layout import segment_prefix
 from pipeline.record import keys_digest
 from pipeline.run_store import RunRecord
 
+# The reporter logs a line per record received: a 1.5 M-record run would page FilterLogEvents for minutes.
+MAX_LOG_EVENTS = 20_000
+
 
 @dataclass
 class Verification:
@@ -98,6 +101,7 @@ def verify(target: Target, run_id: str, *, peek_queue: bool = False) -> Verifica
                 target.outputs.reporter_log_group_name,
                 f'"{run_id}"',
                 int((run.created_at - 60) * 1000),
+                max_events=MAX_LOG_EVENTS,
             ),
         )
         not_in_output = {*result.missing_keys, *result.dlq_keys, *result.queued_keys}

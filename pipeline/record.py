@@ -176,6 +176,8 @@ def claim_of(body: str) -> RecordClaim | None:
     if not all(isinstance(part, str) and part for part in (account_id, arn, version_id, run_id)):
         return None
     trace_id, seq = msg.get("trace_id"), msg.get("seq")
+    if _first_text_not_utf8([account_id, arn, version_id, run_id, trace_id]) is not None:
+        return None  # a key that cannot be written or logged as UTF-8 names no record
     return RecordClaim(
         record_key(account_id, arn, version_id, run_id),
         run_id,

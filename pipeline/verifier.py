@@ -50,7 +50,9 @@ def output_keys(s3: Any, bucket: str, account_id: str, run_id: str) -> list[str]
 
 def flush_run(settings: Settings, run: run_store.RunRecord, owner: str) -> None:
     """Fold whatever segments the run still has into its parts, so that the check sees them."""
-    store = FencedCsvStore(aws.client("s3"), settings.bucket, run.account_id, run.run_id, settings.max_rows_per_file)
+    store = FencedCsvStore(
+        aws.client("s3"), settings.bucket, run.account_id, run.run_id, settings.max_rows_per_file, writer=owner
+    )
     stats = LockStats()
     result = compact_under_lock(store, settings.lock, flush=True, owner=owner, logger=logger, lock_stats=stats)
     stats.publish(metrics)

@@ -13,17 +13,19 @@ from typing import Any
 
 import pytest
 
+from loadtest.faults.injection import FaultRule, install_rules
 from loadtest.run.job import run_loadtest
 from loadtest.run.options import LoadTestOptions
 from loadtest.run.seeding import synthetic_records
 from ops.forensics import Cause, RunEvidence, explain
+from ops.forensics.explain import NO_PUBLISH_RESULTS
 from ops.forensics.log_evidence import REJECTED_MESSAGE, LogEvidence
 from pipeline.csv_store import rows_to_csv
 from pipeline.dlq_messages import decode_message
 from pipeline.layout import seed_csv_key
 from pipeline.publish_results import write_publish_results
 from pipeline.publisher import PublishResult
-from pipeline.record import PolicyRecord
+from pipeline.record import PolicyRecord, claim_of
 from pipeline.reporter import WRITE_FAILED
 from pipeline.writer_metadata import NOTHING_READ, WriterStamp
 
@@ -106,13 +108,7 @@ def test_never_published_records_name_the_collectors_reason_or_its_missing_resul
 ) -> None:
     # GIVEN no publish results at all: the collector never finished
     found = explain([records[0].key], evidence(deployment, records))
-    assert [(r.cause, r.detail) for r in found.explained] == [
-        (
-            Cause.NEVER_PUBLISHED,
-            "the collector left no publish results: it crashed or timed out before it "
-            "finished publishing (its log group says which)",
-        )
-    ]
+    assert [(r.cause, r.detail) for r in found.explained] == [(Cause.NEVER_PUBLISHED, NO_PUBLISH_RESULTS)]
     # GIVEN results naming seq 2 as given up
     published(deployment, records, {"2": "InvalidParameter: too big (attempt 1)"})
     found = explain([records[1].key, records[2].key], evidence(deployment, records))
@@ -178,9 +174,9 @@ def test_log_evidence_finds_the_failure_of_the_invocation_that_last_received_a_r
 
 def test_a_run_cut_off_with_messages_in_flight_names_them_in_flight_not_lost(tmp_path: Path) -> None:
     # GIVEN a run whose first segment write exhausts its retries (the records go back to the queue for the
-    # reporter's 20 s retry delay), cut off by a 6 s deadline that does not wait for them to come back
+    # reporter's 20 s retry delay), cut off by a 12 s deadline that does not wait for them to come back
     options = LoadTestOptions(
-        policies=40, faults=("s3-conflict",), deadline_seconds=6, settle_seconds=0, idle_seconds=1, out=tmp_path
+        policies=40, faults=("s3-conflict",), deadline_seconds=12, settle_seconds=0, idle_seconds=1, out=tmp_path
     )
     summary = run_loadtest(options).summary
     forensics = summary["forensics"]
@@ -190,3 +186,24 @@ def test_a_run_cut_off_with_messages_in_flight_names_them_in_flight_not_lost(tmp
     accounted = summary["unique_rows"] + sum(forensics["by_cause"].values())
     assert accounted == 40, forensics["by_cause"]
     assert json.loads((tmp_path / "summary.json").read_text())["forensics"]["by_cause"] == forensics["by_cause"]
+
+
+def test_evidence_that_aws_refuses_is_named_and_proves_nothing(deployment: Any, records: list[PolicyRecord]) -> None:
+    # GIVEN an operator who may not list object versions
+    s3 = deployment.client("s3")
+    install_rules(s3.meta.events, [FaultRule("s3.ListObjectVersions", "AccessDenied", 403)])
+    published(deployment, records)
+    # WHEN a missing record needs them
+    found = explain([records[0].key], evidence(deployment, records))
+    # THEN forensics still answers, names what it could not read, and claims no cause it cannot prove
+    [record] = found.explained
+    assert record.cause == Cause.UNKNOWN and "could not be read" in record.detail
+    assert len(found.unreadable) == 1 and "AccessDenied" in found.unreadable[0]
+
+
+def test_a_damaged_body_whose_key_is_not_utf8_names_no_record() -> None:
+    body = json.dumps(
+        {"run_id": RUN, "account_id": ACCOUNT, "trace_id": "\ud800", "policy": {"arn": "a", "version_id": "v"}}
+    )
+    assert claim_of(body) is None
+    assert claim_of(body.replace("\\ud800", "t-1")) is not None

@@ -44,6 +44,7 @@ from loadtest.run.options import LoadTestOptions
 from loadtest.run.sampler import QueueSampler
 from loadtest.run.seeding import create_iam_policies, synthetic_records
 from loadtest.run.tail import reconcile_run
+from loadtest.run.tallies import api_calls, delayed_calls, denied_calls
 from ops.outputs import StackOutputs
 from pipeline.collection import build_records
 from pipeline.record import PolicyRecord
@@ -181,7 +182,7 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
             samples=sampler.samples,
             invocations=list(esm.state.invocations),
             function_results=results,
-            api_calls=_api_calls(esm_session, results, spec),
+            api_calls=api_calls(esm_session, results, spec),
             s3_bytes_written=sum(r.s3_bytes_written for r in results),
             floor=floor,
             published=(drive.collected[0].response or {}).get("published", 0) if drive.collected else 0,
@@ -194,9 +195,9 @@ def run_local(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
             mapping_batch_failures=list(esm.state.batch_failures),
             in_flight_at_end=tail.invisible,
             iam=iam,
-            denied=_denied(esm_session, results, spec),
+            denied=denied_calls(esm_session, results, spec),
             latency=latency.name,
-            delayed=_delayed(esm_session, results, spec),
+            delayed=delayed_calls(esm_session, results, spec),
             scaling=_scaling(esm, mapping),
         )
 
@@ -311,17 +312,6 @@ def _drive(
     return _Drive(started, timed_out, collected, verified)
 
 
-def _api_calls(
-    esm_session: AwsSession, results: list[InvocationResult], spec: DeploymentSpec
-) -> dict[str, dict[str, int]]:
-    api_calls: dict[str, dict[str, int]] = {"event_source_mapping": dict(esm_session.counter.calls)}
-    for result in results:
-        component = api_calls.setdefault(_component(result.function, spec), {})
-        for op, n in result.api_calls.items():
-            component[op] = component.get(op, 0) + n
-    return api_calls
-
-
 def iam_mode(options: LoadTestOptions) -> str:
     """Whether the emulator enforces the roles' policies, and if not, why."""
     if not options.iam:
@@ -329,38 +319,6 @@ def iam_mode(options: LoadTestOptions) -> str:
     if options.endpoint_url:
         return "off (--endpoint-url: an emulator this run did not start)"
     return "enforced"
-
-
-def _denied(
-    esm_session: AwsSession, results: list[InvocationResult], spec: DeploymentSpec
-) -> dict[str, dict[str, int]]:
-    """Calls answered AccessDenied, by component and operation; only components that had any."""
-    denied: dict[str, dict[str, int]] = {}
-    if esm_session.counter.denied:
-        denied["event_source_mapping"] = dict(esm_session.counter.denied)
-    for result in results:
-        for op, n in result.denied.items():
-            component = denied.setdefault(_component(result.function, spec), {})
-            component[op] = component.get(op, 0) + n
-    return denied
-
-
-def _delayed(
-    esm_session: AwsSession, results: list[InvocationResult], spec: DeploymentSpec
-) -> dict[str, dict[str, Any]]:
-    """What the latency hooks delayed, by component: calls by operation, HTTP attempts, seconds."""
-    delayed: dict[str, dict[str, Any]] = {}
-    if esm_session.latency is not None:
-        delayed["event_source_mapping"] = esm_session.latency.take()
-    for result in results:
-        if not result.delayed:
-            continue
-        component = delayed.setdefault(_component(result.function, spec), {"calls": {}, "attempts": 0, "seconds": 0.0})
-        for op, n in result.delayed["calls"].items():
-            component["calls"][op] = component["calls"].get(op, 0) + n
-        component["attempts"] += result.delayed["attempts"]
-        component["seconds"] = round(component["seconds"] + result.delayed["seconds"], 3)
-    return delayed
 
 
 def _scaling(esm: EventSourceMapping, mapping: MappingSettings) -> dict[str, Any]:
@@ -393,9 +351,3 @@ def describe_artifact(artifact: Artifact) -> dict[str, object]:
         "lambda_runtime": RUNTIME,
         "python_matches_runtime": "python" + ".".join(python.split(".")[:2]) == RUNTIME,
     }
-
-
-def _component(function_name: str, spec: DeploymentSpec) -> str:
-    return {spec.collector.name: "collector", spec.reporter.name: "reporter", spec.verifier.name: "verifier"}.get(
-        function_name, function_name
-    )

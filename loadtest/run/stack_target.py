@@ -19,6 +19,7 @@ from loadtest.run.seeding import synthetic_records
 from loadtest.run.tail import reconcile_run
 from ops.log_lines import filter_lines
 from ops.outputs import load_outputs
+from ops.verify import MAX_LOG_EVENTS
 from pipeline import run_store
 from pipeline.publish_results import write_publish_results
 from pipeline.publisher import BatchPublisher
@@ -78,7 +79,11 @@ def run_stack(options: LoadTestOptions, report_dir: Path, progress: Progress) ->
         consumers_stopped=False,
         timed_out=timed_out,
         logs=lambda: filter_lines(
-            session.client("logs"), outputs.reporter_log_group_name, f'"{run_id}"', int(started * 1000) - 60_000
+            session.client("logs"),
+            outputs.reporter_log_group_name,
+            f'"{run_id}"',
+            int(started * 1000) - 60_000,
+            max_events=MAX_LOG_EVENTS,
         ),
     )
     calls, written, denied = producer.counter.take()

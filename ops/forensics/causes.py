@@ -76,6 +76,7 @@ class Forensics:
     log_lines_read: int = 0
     logs_available: bool = True
     logs_error: str | None = None  # why the log lines could not be read, when they were needed
+    unreadable: list[str] = field(default_factory=list)  # other evidence AWS refused (no permission), and why
 
     def counts(self) -> dict[str, int]:
         counts = {str(cause): 0 for cause in Cause}
@@ -104,5 +105,6 @@ class Forensics:
             "log_lines_read": self.log_lines_read,
             "logs_available": self.logs_available,
             "logs_error": self.logs_error,
+            "unreadable": self.unreadable,
             "writers": [w.to_dict() for w in self.writers],
         }

@@ -13,9 +13,11 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from ops.forensics.causes import Cause, Explained, Forensics
 from ops.forensics.log_evidence import LogEvidence
-from ops.forensics.versions import Overwrite, load_history
+from ops.forensics.versions import Overwrite, VersionHistory, load_history
 from pipeline.collection import trace_id as trace_id_of
 from pipeline.dlq_messages import RECORD_FAILED_ELSEWHERE, DecodedMessage
 from pipeline.layout import report_prefix
@@ -23,9 +25,10 @@ from pipeline.publish_results import PublishResults, read_publish_results
 from pipeline.writer_metadata import NOTHING_READ
 
 NO_PUBLISH_RESULTS = (
-    "the collector left no publish results: it crashed or timed out before it finished publishing "
-    "(its log group says which)"
+    "the collector left no publish results: it crashed or timed out before it finished publishing, or the "
+    "run predates publish results (its log group says which)"
 )
+UNREADABLE = object()  # evidence that exists but could not be read (no permission): it proves nothing
 
 
 @dataclass
@@ -80,14 +83,14 @@ def explain(not_in_output: list[str], evidence: RunEvidence) -> Forensics:
         elif key in committed:
             settle(key, Cause.COMMITTED, "in a segment; the next compaction or the verifier's flush folds it in")
 
-    publish = read_publish_results(evidence.s3, evidence.bucket, evidence.run_id) if left() else None
+    publish = _read(forensics, "publish results", _publish_results, evidence) if left() else None
     for key in left():
         seq = seq_of.get(key)
-        if publish is not None and seq in publish.given_up:
+        if isinstance(publish, PublishResults) and seq in publish.given_up:
             settle(key, Cause.NEVER_PUBLISHED, f"the collector gave up: {publish.given_up[seq]}")
 
-    if left():
-        history = load_history(evidence.s3, evidence.bucket, report_prefix(evidence.account_id, evidence.run_id))
+    history = _read(forensics, "object versions", _history, evidence) if left() else None
+    if isinstance(history, VersionHistory):
         forensics.versions_listed = history.versions
         hits = history.overwrites(set(left()))
         for key, hit in hits.items():
@@ -99,13 +102,34 @@ def explain(not_in_output: list[str], evidence: RunEvidence) -> Forensics:
         if reason:
             settle(key, Cause.REJECTED, f"the reporter rejected it: {reason}", reason=reason)
     for key in left():
-        _settle_unexplained(key, publish, evidence.unread_queue_depth, settle)
+        _settle_unexplained(key, publish, evidence.unread_queue_depth, settle, forensics.unreadable)
     forensics.explained = sorted(found.values(), key=lambda r: (r.seq is None, r.seq or 0, r.key))
     return forensics
 
 
-def _settle_unexplained(key: str, publish: PublishResults | None, unread: int, settle: Callable[..., None]) -> None:
-    if publish is None:
+def _read(forensics: Forensics, what: str, read: Callable[[RunEvidence], Any], evidence: RunEvidence) -> Any:
+    """One source of evidence, or UNREADABLE (noted in the forensics) when AWS refuses it."""
+    try:
+        return read(evidence)
+    except ClientError as exc:
+        forensics.unreadable.append(f"{what}: {exc}")
+        return UNREADABLE
+
+
+def _publish_results(evidence: RunEvidence) -> PublishResults | None:
+    return read_publish_results(evidence.s3, evidence.bucket, evidence.run_id)
+
+
+def _history(evidence: RunEvidence) -> VersionHistory:
+    return load_history(evidence.s3, evidence.bucket, report_prefix(evidence.account_id, evidence.run_id))
+
+
+def _settle_unexplained(
+    key: str, publish: Any, unread: int, settle: Callable[..., None], unreadable: list[str]
+) -> None:
+    if unreadable:
+        settle(key, Cause.UNKNOWN, "the evidence that would explain it could not be read: " + "; ".join(unreadable))
+    elif publish is None:
         settle(key, Cause.NEVER_PUBLISHED, NO_PUBLISH_RESULTS)
     elif unread:
         settle(key, Cause.QUEUED, f"not found elsewhere; the main queue holds {unread} messages (--peek-queue to look)")
