@@ -81,13 +81,54 @@ def test_the_server_entry_point_installs_the_shim_once() -> None:
     from moto.sqs.models import SQSBackend
 
     original = SQSBackend.receive_message
+    put_object, store = moto_main.S3Backend.put_object, moto_main._VersionedKeyStore.__setitem__
     try:
         moto_main.install()
         moto_main.install()
         assert getattr(SQSBackend.receive_message, "cidb_atomic", False)
         assert SQSBackend.receive_message.__wrapped__ is original
+        assert moto_main.S3Backend.put_object.__wrapped__ is put_object
+        assert moto_main._VersionedKeyStore.__setitem__.__wrapped__ is store
     finally:
+        moto_main.S3Backend.put_object, moto_main._VersionedKeyStore.__setitem__ = put_object, store
         SQSBackend.receive_message = original
         for name in moto_main._ATOMIC:
             method = getattr(SQSBackend, name)
             setattr(SQSBackend, name, getattr(method, "__wrapped__", method))
+
+
+class _SlowStoring(dict):  # type: ignore[type-arg]
+    def __setitem__(self, key: str, value: Any) -> None:
+        time.sleep(0.01)
+        super().__setitem__(key, value)
+
+
+# moto's own append, whether or not install() has run in this process
+_STORE_SETITEM = moto_main._VersionedKeyStore.__setitem__
+_MOTO_SETITEM = getattr(_STORE_SETITEM, "__wrapped__", _STORE_SETITEM)
+
+
+class _SlowStore(moto_main._VersionedKeyStore, _SlowStoring):
+    """moto's version history, with the gap between reading a key's list and storing it widened."""
+
+    __setitem__ = _MOTO_SETITEM
+
+
+class _ShimmedStore(_SlowStore):
+    __setitem__ = moto_main._atomic_version(_MOTO_SETITEM)
+
+
+def _first_puts(store: dict[str, Any], writers: int = 8) -> list[Any]:
+    """``writers`` PUTs of a key that does not exist yet, all at once; the versions its history kept."""
+    workers = [threading.Thread(target=store.__setitem__, args=("k", n)) for n in range(writers)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return store.getlist("k")
+
+
+def test_concurrent_first_puts_each_leave_their_version() -> None:
+    bare = _first_puts(_SlowStore())
+    assert len(bare) < 8, "the control run should lose versions; the test would prove nothing"
+    assert sorted(_first_puts(_ShimmedStore())) == list(range(8))
